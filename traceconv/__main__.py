@@ -1,0 +1,5 @@
+import sys
+
+from traceconv.cli import main
+
+sys.exit(main())

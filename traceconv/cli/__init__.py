@@ -1,0 +1,78 @@
+"""The ``traceconv`` command: one click group, one module per family of subcommands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from traceconv import __version__
+from traceconv.cli import output
+from traceconv.errors import TraceconvError
+
+EPILOG = """\b
+Exit codes: 0 done (warnings on stderr), 1 bad input or refused, 2 usage error,
+3 done but a gate tripped (--fail-on-findings, diff thresholds).
+Data goes to -o or stdout; progress, warnings and "Wrote ..." go to stderr.
+This is not Perfetto's own `traceconv` (which converts from Perfetto's format)."""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", message="traceconv %(version)s (LLM-serving traces → Perfetto; not Perfetto's traceconv)")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
+def cli(quiet: bool) -> None:
+    """Convert and analyze LLM-serving traces: OpenTelemetry spans and PyTorch profiler
+    (Kineto) traces → Perfetto."""
+    output.set_quiet(quiet)
+
+
+def _register() -> None:
+    from traceconv.cli import convert  # noqa: F401  (commands attach themselves to `cli`)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Errors become one line on stderr."""
+    _register()
+    try:
+        cli.main(args=argv, prog_name="traceconv", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except TraceconvError as e:
+        click.echo(f"error: {e}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except MemoryError:
+        click.echo("error: out of memory", err=True)
+        return 1
+    except Exception as e:  # a bug, or input we did not foresee: still one line
+        if os.environ.get("TRACECONV_DEBUG"):
+            raise
+        click.echo(f"error: internal error: {type(e).__name__}: {e} (set TRACECONV_DEBUG=1 for a traceback)", err=True)
+        return 1
+    return _exit_code()
+
+
+_EXIT = [0]
+
+
+def set_exit_code(code: int) -> None:
+    _EXIT[0] = code
+
+
+def _exit_code() -> int:
+    code = _EXIT[0]
+    _EXIT[0] = 0
+    return code
+
+
+def entry_point() -> None:
+    sys.exit(main())

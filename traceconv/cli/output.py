@@ -1,0 +1,136 @@
+"""Paths, stderr and output files: the only place that touches them.
+
+* inputs: files, directories (every file inside, sorted), globs, ``-`` for stdin;
+* outputs: written to a temporary file beside the target and renamed into place, so an
+  interrupted run leaves nothing behind; an output that is one of the inputs is refused;
+* status lines (``Wrote …``, warnings, the run summary) go to stderr, silenced by ``-q``.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
+
+import click
+
+from traceconv.errors import TraceconvError
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def status(message: str) -> None:
+    if not _quiet:
+        click.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = ()) -> list[str]:
+    """Files from paths, directories and globs (``-`` stays ``-``)."""
+    out: list[str] = []
+    for item in inputs:
+        if item == "-":
+            out.append("-")
+        elif os.path.isdir(item):
+            files = sorted(
+                os.path.join(item, f)
+                for f in os.listdir(item)
+                if os.path.isfile(os.path.join(item, f)) and (not suffixes or f.lower().endswith(suffixes))
+            )
+            if not files:
+                raise TraceconvError("directory holds no trace files", source=item)
+            out += files
+        elif not os.path.exists(item) and glob.has_magic(item):
+            matches = sorted(glob.glob(item))
+            if not matches:
+                raise TraceconvError("no file matches this pattern", source=item)
+            out += matches
+        elif not os.path.exists(item):
+            raise TraceconvError("no such file", source=item)
+        else:
+            out.append(item)
+    return out
+
+
+def open_input(path: str):
+    """A path, or stdin's binary stream for ``-``."""
+    return sys.stdin.buffer if path == "-" else path
+
+
+def default_output(first_input: str, suffix: str) -> str:
+    if first_input == "-":
+        return "stdin" + suffix
+    base = os.path.basename(first_input.rstrip("/")) or "trace"
+    for ext in (".gz", ".zst", ".jsonl", ".json", ".pb", ".txt", ".trace"):
+        if base.lower().endswith(ext):
+            base = base[: -len(ext)]
+    return base + suffix
+
+
+def check_not_input(output: str, inputs: list[str]) -> None:
+    if output == "-":
+        return
+    out_real = os.path.realpath(output)
+    for item in inputs:
+        if item == "-":
+            continue
+        same = os.path.realpath(item) == out_real
+        if not same and os.path.exists(output):
+            try:
+                same = os.path.samefile(item, output)
+            except OSError:
+                same = False
+        if same:
+            raise TraceconvError("refusing to write the output over an input", source=output)
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[BinaryIO]:
+    """A binary stream that becomes `path` only when the block succeeds (``.gz`` → gzip)."""
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise TraceconvError(f"cannot write here: {e.strerror}", source=path) from None
+    ok = False
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+            if path.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+                    yield gz  # type: ignore[misc]
+            else:
+                yield raw
+        os.replace(tmp, path)
+        ok = True
+    except OSError as e:
+        if isinstance(e, TraceconvError):
+            raise
+        raise TraceconvError(f"cannot write: {e.strerror or e}", source=path) from None
+    finally:
+        if not ok and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -1,0 +1,372 @@
+"""The columnar trace model every reader fills and every writer and analyzer reads.
+
+A `Trace` is a handful of Arrow tables keyed by integer ids, with int64 nanosecond timestamps
+(Unix epoch where the source has one):
+
+* ``processes``  process_id, pid, name, labels, sort_index
+* ``tracks``     track_id, process_id, tid, name, kind (``thread`` | ``gpu_stream`` | ``track``),
+                 sort_index
+* ``slices``     ts_ns, dur_ns (``-1`` marks an instant), track_id, name, category, parent
+                 (row index of the enclosing/owning slice, ``-1`` if none), correlation
+                 (launch↔GPU op id, ``-1`` if none) and, for OTel spans, trace_id_hi/lo, span_id,
+                 parent_span_id, span_kind, status_code
+* ``args``       owner (slice row), key, kind (see `ArgKind`), int_value, double_value,
+                 string_value — one row per attribute
+* ``flows``      flow_id, src, dst (slice rows): causal arrows such as launch → kernel
+* ``counters``   track_id, ts_ns, value
+
+``metadata`` holds per-source facts (file names, ranks, base times), ``stats`` counts what was
+repaired or dropped on the way in, by reason (like Perfetto's ``stats`` table), and
+``warnings`` says it in words.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+
+
+class ArgKind(IntEnum):
+    STRING = 0
+    INT = 1
+    DOUBLE = 2
+    BOOL = 3
+    JSON = 4  # string_value holds compact JSON text of an array or object
+    UINT = 5  # int_value holds the bit pattern of a uint64
+
+
+class TrackKind:
+    THREAD = "thread"
+    GPU_STREAM = "gpu_stream"
+    TRACK = "track"
+
+
+INSTANT = -1  # dur_ns of an instant event
+
+# stats keys that mean the input was damaged (what `--strict` refuses); the others are facts
+DAMAGE_STATS = frozenset(
+    [
+        "otlp_json_bad_line",
+        "otlp_json_truncated_last_line",
+        "otlp_proto_truncated_tail",
+        "json_truncated_tail",
+        "compressed_stream_damaged",
+        "kineto_truncated_events_lost",
+        "kineto_bad_events",
+    ]
+)
+
+_STR = pa.dictionary(pa.int32(), pa.string())
+
+PROCESS_SCHEMA = pa.schema(
+    [
+        ("process_id", pa.int32()),
+        ("pid", pa.int64()),
+        ("name", pa.string()),
+        ("labels", pa.list_(pa.string())),
+        ("sort_index", pa.int64()),
+    ]
+)
+TRACK_SCHEMA = pa.schema(
+    [
+        ("track_id", pa.int32()),
+        ("process_id", pa.int32()),
+        ("tid", pa.int64()),
+        ("name", pa.string()),
+        ("kind", pa.string()),
+        ("sort_index", pa.int64()),
+    ]
+)
+SLICE_BASE_COLUMNS = ["ts_ns", "dur_ns", "track_id", "name", "category", "parent", "correlation"]
+SPAN_COLUMNS = {
+    "trace_id_hi": pa.uint64(),
+    "trace_id_lo": pa.uint64(),
+    "span_id": pa.uint64(),
+    "parent_span_id": pa.uint64(),
+    "span_kind": pa.int8(),
+    "status_code": pa.int8(),
+}
+_SPAN_DTYPES = {"trace_id_hi": "u8", "trace_id_lo": "u8", "span_id": "u8", "parent_span_id": "u8", "span_kind": "i1", "status_code": "i1"}
+ARG_SCHEMA = pa.schema(
+    [
+        ("owner", pa.int64()),
+        ("key", _STR),
+        ("kind", pa.int8()),
+        ("int_value", pa.int64()),
+        ("double_value", pa.float64()),
+        ("string_value", _STR),
+    ]
+)
+FLOW_SCHEMA = pa.schema([("flow_id", pa.uint64()), ("src", pa.int64()), ("dst", pa.int64())])
+COUNTER_SCHEMA = pa.schema([("track_id", pa.int32()), ("ts_ns", pa.int64()), ("value", pa.float64())])
+
+
+@dataclass
+class Trace:
+    processes: pa.Table
+    tracks: pa.Table
+    slices: pa.Table
+    args: pa.Table
+    flows: pa.Table
+    counters: pa.Table
+    metadata: dict[str, Any] = field(default_factory=dict)
+    stats: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def num_slices(self) -> int:
+        return self.slices.num_rows
+
+    @property
+    def damage(self) -> int:
+        """How many damaged-input items were skipped or repaired (see `DAMAGE_STATS`)."""
+        return sum(v for k, v in self.stats.items() if k in DAMAGE_STATS)
+
+    def column(self, table: str, name: str) -> np.ndarray:
+        """A column as numpy (dictionary columns give their int32 codes)."""
+        col = getattr(self, table).column(name).combine_chunks()
+        if pa.types.is_dictionary(col.type):
+            col = col.indices
+        return col.to_numpy(zero_copy_only=False)
+
+    def strings(self, table: str, name: str) -> list[str]:
+        """The dictionary of a dictionary-encoded column (index = code)."""
+        col = getattr(self, table).column(name).combine_chunks()
+        return col.dictionary.to_pylist()
+
+    def validate(self) -> "Trace":
+        """Check ids and row references once, so writers and analyzers need no defensive code."""
+        n = self.slices.num_rows
+        tracks = self.column("tracks", "track_id")
+        if len(tracks) and not np.array_equal(tracks, np.arange(len(tracks))):
+            raise ValueError("track ids must be 0..n-1 in order")
+        if n:
+            tid = self.column("slices", "track_id")
+            if tid.min() < 0 or tid.max() >= len(tracks):
+                raise ValueError("slice references a missing track")
+            parent = self.column("slices", "parent")
+            if parent.max() >= n or parent.min() < -1:
+                raise ValueError("slice parent out of range")
+            dur = self.column("slices", "dur_ns")
+            if (dur < INSTANT).any():
+                raise ValueError("negative duration")
+        for table, cols in (("args", ("owner",)), ("flows", ("src", "dst"))):
+            for c in cols:
+                values = self.column(table, c)
+                if len(values) and (values.min() < 0 or values.max() >= n):
+                    raise ValueError(f"{table}.{c} out of range")
+        return self
+
+
+class StringPool:
+    """Strings to dense int codes, in first-seen order."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def code(self, s: str) -> int:
+        c = self.codes.get(s)
+        if c is None:
+            c = self.codes[s] = len(self.values)
+            self.values.append(s)
+        return c
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def dict_array(codes: array | np.ndarray, pool: StringPool | list[str]) -> pa.DictionaryArray:
+    values = pool.values if isinstance(pool, StringPool) else pool
+    idx = np.frombuffer(codes, dtype=np.int32) if isinstance(codes, array) else codes.astype(np.int32)
+    return pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), pa.array(values, pa.string()))
+
+
+def _np(a: array, dtype: str) -> np.ndarray:
+    return np.frombuffer(a, dtype=dtype) if len(a) else np.zeros(0, dtype=dtype)
+
+
+class TraceBuilder:
+    """Append-only columns that readers fill; `build()` turns them into a `Trace`.
+
+    Readers append to the `array` columns directly on their hot paths (no per-event objects).
+    """
+
+    def __init__(self, span_columns: bool = False) -> None:
+        self.names = StringPool()
+        self.categories = StringPool()
+        self.arg_keys = StringPool()
+        self.arg_strings = StringPool()
+        self.processes: list[tuple[int, str, list[str], int]] = []
+        self.tracks: list[tuple[int, int, str, str, int]] = []
+        # slices
+        self.ts = array("q")
+        self.dur = array("q")
+        self.track = array("i")
+        self.name = array("i")
+        self.cat = array("i")
+        self.parent = array("q")
+        self.correlation = array("q")
+        self.span: dict[str, array] | None = None
+        if span_columns:
+            self.span = {
+                "trace_id_hi": array("Q"),
+                "trace_id_lo": array("Q"),
+                "span_id": array("Q"),
+                "parent_span_id": array("Q"),
+                "span_kind": array("b"),
+                "status_code": array("b"),
+            }
+        # args
+        self.a_owner = array("q")
+        self.a_key = array("i")
+        self.a_kind = array("b")
+        self.a_int = array("q")
+        self.a_dbl = array("d")
+        self.a_str = array("i")
+        # flows, counters
+        self.f_id = array("Q")
+        self.f_src = array("q")
+        self.f_dst = array("q")
+        self.c_track = array("i")
+        self.c_ts = array("q")
+        self.c_value = array("d")
+        self.metadata: dict[str, Any] = {}
+        self.stats: Counter = Counter()
+        self.warnings: list[str] = []
+
+    # -- structure -------------------------------------------------------------------------
+    def add_process(self, pid: int, name: str, labels: Iterable[str] = (), sort_index: int = 0) -> int:
+        self.processes.append((pid, name, list(labels), sort_index))
+        return len(self.processes) - 1
+
+    def add_track(self, process_id: int, tid: int, name: str, kind: str = TrackKind.THREAD, sort_index: int = 0) -> int:
+        self.tracks.append((process_id, tid, name, kind, sort_index))
+        return len(self.tracks) - 1
+
+    # -- events ----------------------------------------------------------------------------
+    def add_slice(
+        self, ts: int, dur: int, track: int, name: str, category: str = "", parent: int = -1, correlation: int = -1
+    ) -> int:
+        self.ts.append(ts)
+        self.dur.append(dur)
+        self.track.append(track)
+        self.name.append(self.names.code(name))
+        self.cat.append(self.categories.code(category))
+        self.parent.append(parent)
+        self.correlation.append(correlation)
+        return len(self.ts) - 1
+
+    def add_arg(self, owner: int, key: str, value: Any) -> None:
+        """Add one attribute, typed by its Python value (lists/dicts become JSON)."""
+        kind, i, d, s = typed_value(value)
+        self.a_owner.append(owner)
+        self.a_key.append(self.arg_keys.code(key))
+        self.a_kind.append(kind)
+        self.a_int.append(i)
+        self.a_dbl.append(d)
+        self.a_str.append(self.arg_strings.code(s) if s is not None else -1)
+
+    def add_flow(self, flow_id: int, src: int, dst: int) -> None:
+        self.f_id.append(flow_id)
+        self.f_src.append(src)
+        self.f_dst.append(dst)
+
+    def add_counter(self, track: int, ts: int, value: float) -> None:
+        self.c_track.append(track)
+        self.c_ts.append(ts)
+        self.c_value.append(value)
+
+    @property
+    def num_slices(self) -> int:
+        return len(self.ts)
+
+    # -- result ----------------------------------------------------------------------------
+    def build(self) -> Trace:
+        processes = pa.table(
+            {
+                "process_id": pa.array(range(len(self.processes)), pa.int32()),
+                "pid": pa.array([p[0] for p in self.processes], pa.int64()),
+                "name": pa.array([p[1] for p in self.processes], pa.string()),
+                "labels": pa.array([p[2] for p in self.processes], pa.list_(pa.string())),
+                "sort_index": pa.array([p[3] for p in self.processes], pa.int64()),
+            },
+            schema=PROCESS_SCHEMA,
+        )
+        tracks = pa.table(
+            {
+                "track_id": pa.array(range(len(self.tracks)), pa.int32()),
+                "process_id": pa.array([t[0] for t in self.tracks], pa.int32()),
+                "tid": pa.array([t[1] for t in self.tracks], pa.int64()),
+                "name": pa.array([t[2] for t in self.tracks], pa.string()),
+                "kind": pa.array([t[3] for t in self.tracks], pa.string()),
+                "sort_index": pa.array([t[4] for t in self.tracks], pa.int64()),
+            },
+            schema=TRACK_SCHEMA,
+        )
+        cols: dict[str, pa.Array] = {
+            "ts_ns": pa.array(_np(self.ts, "i8")),
+            "dur_ns": pa.array(_np(self.dur, "i8")),
+            "track_id": pa.array(_np(self.track, "i4")),
+            "name": dict_array(_np(self.name, "i4"), self.names),
+            "category": dict_array(_np(self.cat, "i4"), self.categories),
+            "parent": pa.array(_np(self.parent, "i8")),
+            "correlation": pa.array(_np(self.correlation, "i8")),
+        }
+        if self.span is not None:
+            for key, typ in SPAN_COLUMNS.items():
+                cols[key] = pa.array(_np(self.span[key], _SPAN_DTYPES[key]), typ)
+        slices = pa.table(cols)
+        str_codes = _np(self.a_str, "i4")
+        args = pa.table(
+            {
+                "owner": pa.array(_np(self.a_owner, "i8")),
+                "key": dict_array(_np(self.a_key, "i4"), self.arg_keys),
+                "kind": pa.array(_np(self.a_kind, "i1")),
+                "int_value": pa.array(_np(self.a_int, "i8")),
+                "double_value": pa.array(_np(self.a_dbl, "f8")),
+                "string_value": pa.DictionaryArray.from_arrays(
+                    pa.array(str_codes, pa.int32(), mask=str_codes < 0),
+                    pa.array(self.arg_strings.values, pa.string()),
+                ),
+            },
+            schema=ARG_SCHEMA,
+        )
+        flows = pa.table(
+            {"flow_id": pa.array(_np(self.f_id, "u8")), "src": pa.array(_np(self.f_src, "i8")), "dst": pa.array(_np(self.f_dst, "i8"))},
+            schema=FLOW_SCHEMA,
+        )
+        counters = pa.table(
+            {"track_id": pa.array(_np(self.c_track, "i4")), "ts_ns": pa.array(_np(self.c_ts, "i8")), "value": pa.array(_np(self.c_value, "f8"))},
+            schema=COUNTER_SCHEMA,
+        )
+        return Trace(processes, tracks, slices, args, flows, counters, dict(self.metadata), Counter(self.stats), list(self.warnings))
+
+
+def typed_value(value: Any) -> tuple[int, int, float, str | None]:
+    """(kind, int_value, double_value, string_value) for a Python attribute value."""
+    if isinstance(value, bool):
+        return ArgKind.BOOL, int(value), 0.0, None
+    if isinstance(value, int):
+        if -(1 << 63) <= value < (1 << 63):
+            return ArgKind.INT, value, 0.0, None
+        if 0 <= value < (1 << 64):
+            return ArgKind.UINT, value - (1 << 64) if value >= (1 << 63) else value, 0.0, None
+        return ArgKind.STRING, 0, 0.0, str(value)
+    if isinstance(value, float):
+        return ArgKind.DOUBLE, 0, value, None
+    if isinstance(value, str):
+        return ArgKind.STRING, 0, 0.0, value
+    if value is None:
+        return ArgKind.JSON, 0, 0.0, "null"
+    import json
+
+    return ArgKind.JSON, 0, 0.0, json.dumps(value, separators=(",", ":"), default=str)

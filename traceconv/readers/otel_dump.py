@@ -1,0 +1,167 @@
+"""Read OTel span dumps in any supported container, sniffed from their bytes.
+
+Sniffing (after gzip/zstd are undone): ``{`` → JSON Lines (or, if the first line is not a
+whole JSON value, pretty-printed / ConsoleSpanExporter objects back to back); ``[`` → a JSON
+array; otherwise protobuf: 4-byte big-endian framing (messages optionally zstd-compressed,
+also holding JSON), then a single raw message, then varint framing.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+from typing import Iterable
+
+import msgspec
+
+from traceconv.errors import MalformedTraceError, UnsupportedFormatError
+from traceconv.model.trace import Trace
+from traceconv.readers import otel_json, otel_proto
+from traceconv.readers.otel import SpanCollector
+from traceconv.readers.source import ZSTD_MAGIC, Source, open_source
+
+def read_otel(inputs: Iterable, *, progress=None) -> Trace:
+    """Read one or more OTel span dumps (paths or binary streams) into one `Trace`.
+
+    Spans are resolved across all inputs, so rotated files and per-process dumps join up.
+    """
+    col = SpanCollector()
+    for src in inputs:
+        source = open_source(src)
+        try:
+            n = _read_source(source, col, progress)
+            if n is None:  # the fast path declined: read again, line by line
+                source.close()
+                source = open_source(src)
+                n = _read_source(source, col, progress, fast=False)
+        finally:
+            source.close()
+        for note in source.damage:
+            col.b.stats["compressed_stream_damaged"] += 1
+            col.b.warnings.append(f"{source.name}: {note}; kept what came before")
+        col.sources.append({"name": source.name, "compression": source.compression, "spans": n})
+    return col.build()
+
+
+def _read_source(source: Source, col: SpanCollector, progress, fast: bool = True) -> int | None:
+    head = source.stream.peek(1 << 16)[: 1 << 16]
+    if not head:
+        if source.damage:
+            raise MalformedTraceError(f"unreadable: {source.damage[0]}", source=source.name)
+        raise MalformedTraceError("empty file", source=source.name)
+    stripped = head.lstrip()
+    first = stripped[:1]
+    if first == b"{":
+        return _read_json_objects(source, col, progress, fast)
+    if first == b"[":
+        data = source.stream.read()
+        walker = otel_json.JsonSpanWalker(col, source.name)
+        n = sum(walker.walk(doc) for doc in otel_json.iter_array(data, source.name))
+        _bad_ids(walker, col, source)
+        return n
+    if not stripped and len(head) < (1 << 16):
+        raise MalformedTraceError("file holds only whitespace", source=source.name)
+    return _read_binary(source, col, head, progress)
+
+
+def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool) -> int | None:
+    stream = source.stream
+    first_line = b""
+    while not first_line.strip():
+        first_line = stream.readline()
+        if not first_line:
+            break
+    try:
+        json_line = msgspec.json.decode(first_line.strip()) is not None
+    except msgspec.DecodeError:
+        json_line = False
+    walker = otel_json.JsonSpanWalker(col, source.name)
+    n = 0
+    if json_line:
+        if fast and isinstance(source._raw, io.BufferedReader) and source.name and os.path.isfile(source.name):
+            from traceconv.readers.otel_arrow import read_jsonl_arrow
+
+            fresh = open_source(source.name)
+            try:
+                got = read_jsonl_arrow(source.name if fresh.compression is None else fresh.stream, col)
+            finally:
+                fresh.close()
+            if got is not None:
+                return got
+            return None
+        for lineno, doc in otel_json.iter_jsonl(itertools.chain([first_line], stream), source.name, col.b):
+            n += walker.walk(doc)
+            if progress is not None and lineno % 256 == 0:
+                progress(source, lineno)
+        _bad_ids(walker, col, source)
+        return n
+    text = (first_line + source.stream.read()).decode("utf-8", "replace")
+    for obj in otel_json.iter_concatenated(text, source.name, col.b):
+        if not isinstance(obj, dict):
+            raise UnsupportedFormatError("JSON but not OTLP spans", source=source.name)
+        if "resourceSpans" in obj or "batches" in obj:
+            try:
+                doc = msgspec.convert(obj, otel_json.TracesData)
+            except msgspec.ValidationError as e:
+                raise MalformedTraceError(f"bad OTLP document ({e})", source=source.name) from None
+            n += walker.walk(doc)
+        elif "context" in obj and "name" in obj:
+            otel_json.console_span(obj, col, source.name)
+            n += 1
+        elif "traceEvents" in obj:
+            raise UnsupportedFormatError("this is a PyTorch/Chrome trace, not OTel spans: use `traceconv torch2perfetto`", source=source.name)
+        elif "data" in obj:
+            raise UnsupportedFormatError("Jaeger JSON is not supported yet; export OTLP (collector `file` exporter) instead", source=source.name)
+        else:
+            raise UnsupportedFormatError("JSON but not OTLP spans", source=source.name)
+    _bad_ids(walker, col, source)
+    return n
+
+
+def _bad_ids(walker: otel_json.JsonSpanWalker, col: SpanCollector, source: Source) -> None:
+    if walker.bad_ids:
+        col.b.stats["span_bad_id"] += walker.bad_ids
+        col.b.warnings.append(f"{source.name}: {walker.bad_ids} spans had ids that are neither hex nor base64 (kept, id 0)")
+
+
+def _read_binary(source: Source, col: SpanCollector, head: bytes, progress) -> int:
+    name = source.name
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] == b"PK\x03\x04" or head[:6] == b"SQLite":
+        raise UnsupportedFormatError("not an OTel span dump (binary file of another kind)", source=name)
+    n = 0
+    if otel_proto.looks_be_framed(head, None if source.compression else source.size):
+        walker = None
+        for offset, body in otel_proto.iter_be_frames(source.stream, name, col.b):
+            if body[:4] == ZSTD_MAGIC:
+                import zstandard
+
+                try:
+                    body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+                except zstandard.ZstdError as e:
+                    raise MalformedTraceError(f"bad zstd frame ({e})", source=name, where=f"offset {offset}") from None
+            if body.lstrip()[:1] == b"{":
+                walker = walker or otel_json.JsonSpanWalker(col, name)
+                try:
+                    doc = otel_json._decode_line(body)
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    raise MalformedTraceError(f"bad OTLP/JSON message ({otel_json._short(e)})", source=name, where=f"offset {offset}") from None
+                n += walker.walk(doc)
+            else:
+                n += otel_proto.walk_proto(otel_proto.parse_message(body, name, f"offset {offset}"), col)
+        return n
+    data = source.stream.read()
+    if data[:1] == b"\x0a":
+        try:
+            return otel_proto.walk_proto(otel_proto.parse_message(data, name, "offset 0"), col)
+        except MalformedTraceError:
+            pass
+    try:
+        for offset, body in otel_proto.iter_varint_frames(data, name, col.b):
+            n += otel_proto.walk_proto(otel_proto.parse_message(body, name, f"offset {offset}"), col)
+    except MalformedTraceError:
+        raise UnsupportedFormatError("not an OTel span dump (neither OTLP/JSON nor OTLP protobuf)", source=name) from None
+    if n == 0 and data:
+        raise UnsupportedFormatError("not an OTel span dump (no spans found)", source=name)
+    return n
+
