@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from traceconv.errors import MalformedTraceError, TraceconvError, UnsupportedFormatError
 from traceconv.model.trace import Trace
-from traceconv.readers import read_otel
+from traceconv.readers import read_kineto, read_otel, read_trace
 from traceconv.writers import write_trace
 
 __version__ = "0.1.0"
@@ -21,6 +21,8 @@ __all__ = [
     "__version__",
     "Trace",
     "read_otel",
+    "read_kineto",
+    "read_trace",
     "write_trace",
     "TraceconvError",
     "MalformedTraceError",

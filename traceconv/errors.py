@@ -27,3 +27,9 @@ class MalformedTraceError(TraceconvError):
 
 class DamagedInputError(TraceconvError):
     """Salvageable damage, raised only in ``--strict`` mode."""
+
+
+class GateTripped(TraceconvError):
+    """The command did its job and a CI gate tripped (``--fail-on-findings``, thresholds): exit 3."""
+
+    exit_code = 3

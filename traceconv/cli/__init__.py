@@ -9,7 +9,7 @@ import click
 
 from traceconv import __version__
 from traceconv.cli import output
-from traceconv.errors import TraceconvError
+from traceconv.errors import GateTripped, TraceconvError
 
 EPILOG = """\b
 Exit codes: 0 done (warnings on stderr), 1 bad input or refused, 2 usage error,
@@ -27,8 +27,17 @@ def cli(quiet: bool) -> None:
     output.set_quiet(quiet)
 
 
+COMMAND_MODULES = ["convert", "torch", "steps", "iters", "requests", "report"]
+
+
 def _register() -> None:
-    from traceconv.cli import convert  # noqa: F401  (commands attach themselves to `cli`)
+    """Import the command modules; each attaches its commands to `cli`."""
+    import importlib
+    import importlib.util
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(f"traceconv.cli.{name}") is not None:
+            importlib.import_module(f"traceconv.cli.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.ClickException as e:
         e.show()
+        return e.exit_code
+    except GateTripped as e:
+        click.echo(f"gate: {e}", err=True)
         return e.exit_code
     except TraceconvError as e:
         click.echo(f"error: {e}", err=True)
@@ -58,20 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: internal error: {type(e).__name__}: {e} (set TRACECONV_DEBUG=1 for a traceback)", err=True)
         return 1
-    return _exit_code()
-
-
-_EXIT = [0]
-
-
-def set_exit_code(code: int) -> None:
-    _EXIT[0] = code
-
-
-def _exit_code() -> int:
-    code = _EXIT[0]
-    _EXIT[0] = 0
-    return code
+    return 0
 
 
 def entry_point() -> None:

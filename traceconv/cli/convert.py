@@ -1,4 +1,4 @@
-"""Converters: ``otel2perfetto`` (and the shared convert/report plumbing)."""
+"""Converters: ``otel2perfetto``, ``torch2perfetto`` and their shared plumbing."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import time
 from typing import Callable
 
 import click
+import numpy as np
 
 from traceconv.cli import cli, output
 from traceconv.errors import DamagedInputError
@@ -89,3 +90,119 @@ def _announce(path: str) -> None:
 
     if path != "-" and os.path.getsize(path) > 50 << 20:
         output.status(f"Reading {path} ({output.human_bytes(os.path.getsize(path))})...")
+
+
+TORCH_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst")
+
+
+def _read_one_kineto(args: tuple[str, str | None]):
+    from traceconv.readers.kineto import read_kineto
+
+    path, rank_from = args
+    return read_kineto(path, rank_from=rank_from)
+
+
+def read_many_kineto(files: list[str], rank_from: str | None, jobs: int):
+    """Read Kineto files, in parallel processes when there are several (results in input order)."""
+    if jobs > 1 and len(files) > 1 and "-" not in files:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
+            return list(pool.map(_read_one_kineto, [(f, rank_from) for f in files]))
+    from traceconv.readers.kineto import read_kineto
+
+    return [read_kineto(output.open_input(f), rank_from=rank_from, name=None if f != "-" else "<stdin>") for f in files]
+
+
+def _parse_range(text: str | None, parse) -> tuple:
+    if text is None:
+        return None, None
+    if ":" not in text:
+        raise click.BadParameter(f"expected START:END, got {text!r}")
+    a, b = text.split(":", 1)
+    try:
+        return (parse(a) if a.strip() else None), (parse(b) if b.strip() else None)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def align_traces(traces: list, mode: str) -> list:
+    """Shift each rank so its first step (or first event) lines up with the first rank's."""
+    from traceconv.model.filters import step_slices
+    from traceconv.model.merge import shift_time
+
+    if mode == "none" or len(traces) < 2:
+        return traces
+    marks = []
+    for t in traces:
+        ts = t.column("slices", "ts_ns")
+        rows = step_slices(t) if mode == "first-step" else np.zeros(0, np.int64)
+        if len(rows):
+            marks.append(int(ts[rows].min()))
+        elif len(ts):
+            marks.append(int(ts.min()))
+        else:
+            marks.append(None)
+    ref = next((m for m in marks if m is not None), None)
+    return [shift_time(t, ref - m) if m is not None and ref is not None else t for t, m in zip(traces, marks)]
+
+
+@cli.command("torch2perfetto")
+@click.argument("inputs", nargs=-1, required=True)
+@output_options
+@click.option("--otel", "otel_inputs", multiple=True, metavar="DUMP", help="Also put these OTel span dumps on the same timeline.")
+@click.option("--rank-from", metavar="REGEX", help="Ranks from file names with named groups (?P<tp>..)(?P<dp>..)(?P<pp>..)(?P<ep>..)(?P<stage>..).")
+@click.option("--align", type=click.Choice(["none", "first-step", "start"]), default="none", show_default=True,
+              help="Shift ranks onto the first rank's clock (hosts with skewed clocks). Real skew is information: default none.")
+@click.option("--steps", "steps_range", metavar="A:B", help="Keep only steps A..B-1 (step[...] / ProfilerStep# ranges in time order, per rank).")
+@click.option("--time", "time_range", metavar="START:END", help="Keep only this window, relative to the first event (e.g. 1.5s:2s, 200ms:).")
+@click.option("--drop", "drop", multiple=True, metavar="CATEGORY", help="Drop events of this category (e.g. python_function). Repeatable.")
+@click.option("--only-gpu", is_flag=True, help="Keep only GPU streams (kernels, memcpy, memset).")
+@click.option("-j", "--jobs", type=int, default=None, help="Files read in parallel (default: all cores).")
+def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, align, steps_range, time_range, drop, only_gpu, jobs) -> None:
+    """Merge PyTorch profiler (Kineto) traces of several ranks onto one Perfetto timeline.
+
+    INPUTS are trace files (.json, .json.gz, .json.zst) or directories of them, as written by
+    SGLang's /start_profile, `python -m sglang.profiler` or bench_one_batch --profile. Each
+    file becomes one process named by its ranks (PP0-DP1-TP3 (EXTEND)) from SGLang's file
+    names or distributedInfo, holding its CPU threads and GPU streams; times are exact epoch
+    ns; launch → kernel flows are kept (one per kernel of a CUDA-graph launch).
+
+    \b
+    Example:
+        traceconv torch2perfetto /tmp/sglang_profile/ -o step.pftrace
+        traceconv torch2perfetto a.trace.json.gz b.trace.json.gz --otel /tmp/otel_trace.json -o all.pftrace
+        traceconv torch2perfetto big.trace.json.gz --steps 2:4 --drop python_function -o small.pftrace
+    """
+    import os
+
+    from traceconv.model import filters
+    from traceconv.model.merge import concat, take_slices
+
+    files = output.expand_inputs(inputs, TORCH_SUFFIXES, prefer=".trace.json")
+    otel_files = output.expand_inputs(otel_inputs) if otel_inputs else []
+    for path in files + otel_files:
+        _announce(path)
+    steps = _parse_range(steps_range, int)
+    window = _parse_range(time_range, filters.parse_duration_ns)
+
+    def read():
+        traces = read_many_kineto(files, rank_from, jobs or os.cpu_count() or 1)
+        traces = align_traces(traces, align)
+        if otel_files:
+            from traceconv.readers import read_otel
+
+            traces.append(read_otel([output.open_input(p) for p in otel_files]))
+        trace = concat(traces)
+        keep = np.ones(trace.num_slices, bool)
+        if steps_range:
+            keep &= filters.step_window(trace, *steps)
+        if time_range:
+            keep &= filters.time_window(trace, *window)
+        if drop:
+            keep &= filters.drop_categories(trace, list(drop))
+        if only_gpu:
+            keep &= filters.only_gpu(trace)
+        return trace if keep.all() else take_slices(trace, keep)
+
+    convert(read, files + otel_files, output_path, fmt, strict)

@@ -37,8 +37,12 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
-def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = ()) -> list[str]:
-    """Files from paths, directories and globs (``-`` stays ``-``)."""
+def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefer: str | None = None) -> list[str]:
+    """Files from paths, directories and globs (``-`` stays ``-``).
+
+    In a directory: files with one of `suffixes`; if some names contain `prefer` (e.g.
+    ``.trace.json``), only those (so ground-truth or settings JSON beside traces is skipped).
+    """
     out: list[str] = []
     for item in inputs:
         if item == "-":
@@ -49,6 +53,8 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = ()) -> li
                 for f in os.listdir(item)
                 if os.path.isfile(os.path.join(item, f)) and (not suffixes or f.lower().endswith(suffixes))
             )
+            if prefer and any(prefer in os.path.basename(f) for f in files):
+                files = [f for f in files if prefer in os.path.basename(f)]
             if not files:
                 raise TraceconvError("directory holds no trace files", source=item)
             out += files

@@ -4,12 +4,13 @@ A `Trace` is a handful of Arrow tables keyed by integer ids, with int64 nanoseco
 (Unix epoch where the source has one):
 
 * ``processes``  process_id, pid, name, labels, sort_index
-* ``tracks``     track_id, process_id, tid, name, kind (``thread`` | ``gpu_stream`` | ``track``),
-                 sort_index
+* ``tracks``     track_id, process_id, tid, name, kind (``thread`` | ``gpu_stream`` | ``track`` |
+                 ``counter``), sort_index
 * ``slices``     ts_ns, dur_ns (``-1`` marks an instant), track_id, name, category, parent
                  (row index of the enclosing/owning slice, ``-1`` if none), correlation
-                 (launch↔GPU op id, ``-1`` if none) and, for OTel spans, trace_id_hi/lo, span_id,
-                 parent_span_id, span_kind, status_code
+                 (launch↔GPU op id, ``-1`` if none); for OTel spans trace_id_hi/lo, span_id,
+                 parent_span_id, span_kind, status_code; for Chrome/Kineto events args_json
+                 (the event's ``args`` object, byte for byte as in the file)
 * ``args``       owner (slice row), key, kind (see `ArgKind`), int_value, double_value,
                  string_value — one row per attribute
 * ``flows``      flow_id, src, dst (slice rows): causal arrows such as launch → kernel
@@ -45,6 +46,7 @@ class TrackKind:
     THREAD = "thread"
     GPU_STREAM = "gpu_stream"
     TRACK = "track"
+    COUNTER = "counter"
 
 
 INSTANT = -1  # dur_ns of an instant event
@@ -129,10 +131,13 @@ class Trace:
         return sum(v for k, v in self.stats.items() if k in DAMAGE_STATS)
 
     def column(self, table: str, name: str) -> np.ndarray:
-        """A column as numpy (dictionary columns give their int32 codes)."""
+        """A column as numpy (dictionary columns give their int32 codes; in merged traces,
+        missing OTel/Kineto-only values read as 0, or -1 for row references)."""
         col = getattr(self, table).column(name).combine_chunks()
         if pa.types.is_dictionary(col.type):
             col = col.indices
+        if col.null_count and pa.types.is_integer(col.type):
+            col = col.fill_null(-1 if name in ("parent", "correlation", "owner") or pa.types.is_dictionary(getattr(self, table).schema.field(name).type) else 0)
         return col.to_numpy(zero_copy_only=False)
 
     def strings(self, table: str, name: str) -> list[str]:
@@ -216,6 +221,8 @@ class TraceBuilder:
         self.parent = array("q")
         self.correlation = array("q")
         self.span: dict[str, array] | None = None
+        self.args_json: bytearray | None = None  # raw JSON args per slice (Chrome/Kineto)
+        self.args_end = array("q")
         if span_columns:
             self.span = {
                 "trace_id_hi": array("Q"),
@@ -324,6 +331,13 @@ class TraceBuilder:
         if self.span is not None:
             for key, typ in SPAN_COLUMNS.items():
                 cols[key] = pa.array(_np(self.span[key], _SPAN_DTYPES[key]), typ)
+        if self.args_json is not None:
+            ends = _np(self.args_end, "i8")
+            offsets = np.zeros(len(ends) + 1, np.int64)
+            offsets[1:] = ends
+            cols["args_json"] = pa.Array.from_buffers(
+                pa.large_binary(), len(ends), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(bytes(self.args_json))]
+            )
         slices = pa.table(cols)
         str_codes = _np(self.a_str, "i4")
         args = pa.table(

@@ -1,7 +1,49 @@
-"""Readers: inputs (paths or binary streams) → `Trace`."""
+"""Readers: inputs (paths or binary streams) → `Trace`, the format sniffed from the bytes."""
 
 from __future__ import annotations
 
-from traceconv.readers.otel_dump import read_otel
+import os
 
-__all__ = ["read_otel"]
+from traceconv.errors import UnsupportedFormatError
+from traceconv.model.merge import concat
+from traceconv.model.trace import Trace
+from traceconv.readers.kineto import read_kineto
+from traceconv.readers.otel_dump import read_otel
+from traceconv.readers.source import open_source
+
+
+def sniff(src) -> str:
+    """``otel`` or ``kineto`` for a path (reads the first 64 KB, decompressed)."""
+    source = open_source(src)
+    try:
+        head = source.peek(1 << 16)
+    finally:
+        source.close()
+    text = head.lstrip()
+    if text[:1] in (b"{", b"[") and b"traceEvents" in head:
+        return "kineto"
+    if text[:1] == b"[" and (b'"ph"' in head or b'"ph":' in head):
+        return "kineto"
+    return "otel"
+
+
+def read_trace(inputs, *, rank_from: str | None = None) -> Trace:
+    """Read traces of any supported kind (OTel dumps, Kineto/Chrome JSON) into one `Trace`.
+
+    `inputs` is a path or a list of paths; OTel dumps are read together (so rotated files
+    join up), each Kineto file becomes one rank process.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    otel, kineto = [], []
+    for p in inputs:
+        (kineto if sniff(p) == "kineto" else otel).append(p)
+    parts = [read_kineto(p, rank_from=rank_from) for p in kineto]
+    if otel:
+        parts.append(read_otel(otel))
+    if not parts:
+        raise UnsupportedFormatError("no input")
+    return concat(parts)
+
+
+__all__ = ["read_otel", "read_kineto", "read_trace", "sniff"]

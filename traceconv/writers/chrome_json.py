@@ -69,6 +69,7 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
     name_code = trace.column("slices", "name")
     cat_code = trace.column("slices", "category")
     args_of = _args_by_owner(trace)
+    raw_args = trace.slices.column("args_json").combine_chunks() if "args_json" in trace.slices.column_names else None
 
     out.write(b'{"displayTimeUnit":"ns","baseTimeNanoseconds":' + str(base).encode() + b',"traceEvents":[\n')
     first = True
@@ -96,6 +97,10 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
         a = args_of.get(i)
         if a:
             head += b',"args":' + _enc(a)
+        elif raw_args is not None:
+            raw = raw_args[i].as_py()
+            if raw:
+                head += b',"args":' + raw
         emit(head + b"}")
     # flows: s at the source slice's start, f (bound to the enclosing slice) at the destination's
     if trace.flows.num_rows:

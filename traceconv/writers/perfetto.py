@@ -45,7 +45,8 @@ CHUNK = 1 << 16
 
 SPAN_KIND_NAMES = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
 STATUS_NAMES = ["UNSET", "OK", "ERROR"]
-SYSTEM_KEYS = ["trace_id", "span_id", "parent_span_id", "otel.kind", "otel.status_code"]
+SYSTEM_KEYS = ["trace_id", "span_id", "parent_span_id", "otel.kind", "otel.status_code", "args"]
+DA_LEGACY_JSON = 9
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
@@ -218,6 +219,8 @@ def _write_descriptors(trace: Trace, lay: Layout, out: BinaryIO) -> np.ndarray:
         pid = pids[t["process_id"]]
         if t["kind"] in (TrackKind.THREAD, TrackKind.GPU_STREAM):
             body = [(5, parent_uuid), (4, [(1, pid), (2, tids[tid_]), (5, t["name"])])]
+        elif t["kind"] == TrackKind.COUNTER:
+            body = [(5, parent_uuid), (2, t["name"]), (8, [])]
         else:
             body = [(5, parent_uuid), (2, t["name"])]
         emit([(1, uuid)] + body + [(11, CHILD_ORDERING_EXPLICIT), (12, track_rank[tid_])])
@@ -244,8 +247,10 @@ def _annotations(trace: Trace, key_base: int, value_base: int) -> list[Pieces]:
     """Per slice, byte ranges holding its `debug_annotations` fields (one list entry per source)."""
     n = trace.num_slices
     out = []
-    for owner, data, offsets in ([_arg_annotations(trace)] if trace.args.num_rows else []) + (
-        [_span_annotations(trace, key_base, value_base)] if "span_id" in trace.slices.column_names else []
+    for owner, data, offsets in (
+        ([_arg_annotations(trace)] if trace.args.num_rows else [])
+        + ([_span_annotations(trace, key_base, value_base)] if "span_id" in trace.slices.column_names else [])
+        + ([_json_annotations(trace, key_base)] if "args_json" in trace.slices.column_names else [])
     ):
         if len(owner) > 1 and (np.diff(owner) < 0).any():
             order = np.argsort(owner, kind="stable")
@@ -408,6 +413,36 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.
 
     data, offsets = _in_batches(len(rows), encode)
     return rows, data, offsets
+
+
+def _json_annotations(trace: Trace, key_base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chrome/Kineto ``args`` objects as one ``legacy_json_value`` annotation named ``args``
+    (trace processor expands it into ``debug.args.*``), bytes as they were in the file."""
+    col = trace.slices.column("args_json").combine_chunks()
+    n = len(col)
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + n + 1] if n else np.zeros(1, np.int64)
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8) if n and col.buffers()[2] is not None else np.zeros(0, np.uint8)
+    json_len = np.diff(offsets)
+    rows = np.flatnonzero(json_len > 2)  # skip absent and "{}"
+    name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1)
+
+    def encode(lo: int, hi: int):
+        r = rows[lo:hi]
+        m = len(r)
+        jl = json_len[r]
+        body_len = len(name) + 1 + pw.varint(jl).length + jl  # name, legacy_json_value tag, length, text
+        return pw.concat(
+            [
+                Pieces.constant(pw.tag(TE_DEBUG, 2), m),
+                pw.varint(body_len),
+                Pieces.constant(name + pw.tag(DA_LEGACY_JSON, 2), m),
+                pw.varint(jl),
+                Pieces(data, offsets[:-1][r], jl),
+            ]
+        )
+
+    packed, packed_off = _in_batches(len(rows), encode)
+    return rows, packed, packed_off
 
 
 def _flow_pieces(trace: Trace, ts: np.ndarray, lay: Layout) -> tuple[Pieces | None, Pieces | None]:

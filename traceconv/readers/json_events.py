@@ -1,0 +1,146 @@
+"""Stream the events of a big Chrome-trace JSON document without building the document.
+
+`iter_event_chunks` reads the bytes in blocks, finds (vectorised, with numpy) where each
+object inside the events array starts and ends — outside strings, honouring escapes — and
+yields byte spans of whole events, ready for a typed decoder. Everything outside the events
+array (the header: schemaVersion, baseTimeNanoseconds, distributedInfo, …, and a trailing
+traceName) is collected and decoded once at the end. Works for pretty-printed (Kineto) and
+compact JSON, for ``{"traceEvents": [...]}`` and for a bare ``[...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+BLOCK = 1 << 23
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPEN = np.zeros(256, np.int8)
+_OPEN[[ord("{"), ord("[")]] = 1
+_OPEN[[ord("}"), ord("]")]] = -1
+_INTERESTING = np.zeros(256, bool)
+_INTERESTING[[ord("{"), ord("["), ord("}"), ord("]"), _QUOTE]] = True
+
+
+@dataclass
+class ScanResult:
+    header: bytearray = field(default_factory=bytearray)  # the document minus the events
+    events_seen: int = 0
+    truncated: bool = False
+    truncated_at: int = 0  # byte offset where the unfinished part starts
+    bare_array: bool = False
+    found_events: bool = False
+
+
+def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) -> Iterator[bytes]:
+    """Yield ``b"[" + events + b"]"`` JSON arrays of whole events, block by block.
+
+    The caller decodes each yielded array; `result.header` holds the rest of the document
+    (with an empty events array) once the stream is exhausted.
+    """
+    in_string = False
+    odd_backslashes = False  # the previous block ended inside an odd run of backslashes
+    depth = 0
+    event_depth = -1  # objects at this depth are events: 2 for {"traceEvents": [..]}, 1 for [..]
+    phase = "header"  # → "events" → "tail"
+    key_window = b""  # bytes before the current block, to spot `"traceEvents":` across blocks
+    carry = b""  # an unfinished event, rescanned with the next block
+    offset = 0
+    header = result.header
+    while True:
+        chunk = stream.read(block)
+        if not chunk:
+            break
+        data = carry + chunk
+        start = len(carry)
+        offset += len(chunk)
+        arr = np.frombuffer(data, dtype=np.uint8)
+        pos = np.flatnonzero(_INTERESTING[arr[start:]]) + start
+        chars = arr[pos]
+        qmask = chars == _QUOTE
+        # a quote is escaped when an odd run of backslashes precedes it (rare: checked in Python)
+        qidx = np.flatnonzero(qmask)
+        suspects = qidx[arr[np.maximum(pos[qidx] - 1, 0)] == _BACKSLASH] if len(qidx) else qidx
+        for k in suspects.tolist():
+            p = int(pos[k]) - 1
+            run = 0
+            while p >= 0 and arr[p] == _BACKSLASH:
+                run += 1
+                p -= 1
+            if p < 0 and not carry and odd_backslashes:
+                run += 1
+            if run % 2:
+                qmask[k] = False
+                chars[k] = 0
+        real = chars != 0
+        pos, chars, qmask = pos[real], chars[real], qmask[real]
+        inside = ((np.cumsum(qmask) - qmask) % 2 == 1) ^ in_string
+        structural = ~qmask & ~inside
+        spos = pos[structural]
+        delta = _OPEN[chars[structural]].astype(np.int64)
+        depth_after = depth + np.cumsum(delta)
+        depth_before = depth_after - delta
+        if phase == "events":
+            hits = np.flatnonzero((depth_before == event_depth) | (depth_after == event_depth))
+        elif phase == "header":
+            hits = np.flatnonzero(np.minimum(depth_before, depth_after) <= 2)
+        else:
+            hits = np.zeros(0, np.int64)
+        cut = start if phase != "events" or not carry else 0
+        ev_start = 0 if carry else -1
+        spans: list[tuple[int, int]] = []
+        for k in hits.tolist():
+            p = int(spos[k])
+            d0 = int(depth_before[k])
+            d1 = int(depth_after[k])
+            if phase == "header":
+                if data[p] != ord("["):
+                    continue
+                if d0 == 0:
+                    result.bare_array = True
+                else:
+                    window = (key_window + data[:p]).rstrip()
+                    if not (window.endswith(b":") and window[:-1].rstrip().endswith(b'"traceEvents"')):
+                        continue
+                event_depth = d1
+                phase = "events"
+                result.found_events = True
+                header += data[cut : p + 1]
+                header += b"]"
+                cut = p + 1
+                ev_start = -1
+            elif phase == "events":
+                if d0 == event_depth and d1 == event_depth + 1:
+                    ev_start = p
+                elif d0 == event_depth + 1 and d1 == event_depth and ev_start >= 0:
+                    spans.append((ev_start, p + 1))
+                    ev_start = -1
+                elif d0 == event_depth and d1 == event_depth - 1:
+                    phase = "tail"
+                    cut = p + 1  # the "]" was already written with the emptied array
+                    ev_start = -1
+                    break
+        if spans:
+            result.events_seen += len(spans)
+            yield b"[" + b",".join(data[a:b] for a, b in spans) + b"]"
+        if phase == "events":
+            carry = data[ev_start:] if ev_start >= 0 else b""
+        else:
+            header += data[cut:]
+            carry = b""
+        key_window = data[-64:]
+        if len(depth_after):
+            depth = int(depth_after[-1])
+        in_string = bool(int(qmask.sum()) % 2) ^ in_string
+        odd_backslashes = (len(data) - len(data.rstrip(b"\\"))) % 2 == 1
+        if phase == "tail":
+            # the rest of the document is the header's tail: no more scanning needed
+            rest = stream.read()
+            header += rest
+            offset += len(rest)
+            break
+    if phase != "tail" and (carry or phase == "events"):
+        result.truncated = True
+        result.truncated_at = offset - len(carry)

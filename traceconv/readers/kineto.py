@@ -1,0 +1,489 @@
+"""PyTorch profiler (Kineto) and other Chrome Trace Event JSON → `Trace`, streamed.
+
+* The events array is cut into blocks of whole events (`json_events`) and each block decoded
+  with typed msgspec structs; ``args`` stay raw JSON bytes (kept verbatim in ``args_json``),
+  only ``correlation`` is lifted into a column.
+* Time: ``ts``/``dur`` are µs with up to 3 decimals, parsed as text into exact int ns; with
+  ``baseTimeNanoseconds`` (torch ≥ 2.4) they are relative to it, older traces carry absolute
+  epoch µs; traces with neither are kept relative and flagged.
+* One process per file (rank), named by its ranks (``PP0-DP1-TP3 (EXTEND)``), holding the CPU
+  threads and the GPU streams; launch → GPU op flows come from ``correlation`` (a CUDA-graph
+  launch gets one flow per kernel), the file's ``ac2g`` flow events are counted against them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Union
+
+import msgspec
+import numpy as np
+
+from traceconv.errors import MalformedTraceError, UnsupportedFormatError
+from traceconv.model.ranks import Ranks, as_rank
+from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
+from traceconv.readers.json_events import ScanResult, iter_event_chunks
+from traceconv.readers.source import open_source
+
+GPU_CATEGORIES = frozenset(["kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "Kernel", "Memcpy", "Memset"])
+CORRELATED = frozenset(["cuda_runtime", "cuda_driver", "kernel", "gpu_memcpy", "gpu_memset", "Runtime", "Kernel", "Memcpy", "Memset"])
+LAUNCH_CATEGORIES = frozenset(["cuda_runtime", "cuda_driver", "Runtime"])
+
+
+class Event(msgspec.Struct):
+    ph: str = ""
+    name: Any = ""
+    cat: Any = ""
+    pid: Any = 0
+    tid: Any = 0
+    ts: msgspec.Raw = msgspec.Raw()  # empty when absent
+    dur: msgspec.Raw = msgspec.Raw()
+    id: Any = None
+    bp: Any = None
+    s: Any = None
+    args: msgspec.Raw = msgspec.Raw()
+
+
+class _Corr(msgspec.Struct):
+    correlation: Union[int, None] = None
+
+
+_decode_events = msgspec.json.Decoder(list[Event]).decode
+_decode_corr = msgspec.json.Decoder(_Corr).decode
+_decode_any = msgspec.json.Decoder().decode
+
+# SGLang file names: [prefix-]{profile_id}-TP-{tp}[-DP-{dp}][-PP-{pp}][-EP-{ep}][-STAGE].trace.json.gz
+_RANK_TOKEN = re.compile(r"(?:^|[-_.])(TP|DP|PP|EP)-(\d+)", re.IGNORECASE)
+_STAGE = re.compile(r"-(EXTEND|DECODE|prefill|decode|ForwardMode\.\w+)(?=\.trace|\.json|\.pt|$)")
+_BENCH = re.compile(r"_batch(\d+)_input(\d+)_output(\d+)_(prefill|decode)")
+
+
+@dataclass
+class RankInfo:
+    ranks: Ranks
+    stage: str | None = None
+    global_rank: int | None = None
+    world_size: int | None = None
+    extra: str = ""
+
+    def label(self, fallback: str) -> str:
+        name = self.ranks.label()
+        if not name and self.global_rank is not None:
+            name = f"rank{self.global_rank}"
+        name = name or fallback
+        if self.stage:
+            name += f" ({self.stage})"
+        if self.extra:
+            name += f" {self.extra}"
+        return name
+
+
+def ranks_from_name(path: str, rank_from: str | None = None) -> RankInfo:
+    """Ranks and stage from an SGLang trace file name (or a user regex with named groups)."""
+    base = os.path.basename(path)
+    if rank_from:
+        m = re.search(rank_from, base)
+        g = m.groupdict() if m else {}
+        return RankInfo(Ranks(as_rank(g.get("pp")), as_rank(g.get("dp")), as_rank(g.get("tp")), as_rank(g.get("ep"))), g.get("stage"))
+    found = {k.upper(): int(v) for k, v in _RANK_TOKEN.findall(base)}
+    stage = None
+    m = _STAGE.search(base)
+    if m and found:
+        stage = m.group(1).split(".")[-1].upper()
+    bench = _BENCH.search(base)
+    extra = ""
+    if bench:
+        stage = bench.group(4).upper()
+        extra = f"bs={bench.group(1)} in={bench.group(2)} out={bench.group(3)}"
+    return RankInfo(Ranks(found.get("PP"), found.get("DP"), found.get("TP"), found.get("EP")), stage, extra=extra)
+
+
+def us_to_ns(raw: bytes) -> int:
+    """Exact ns from a JSON number of µs (``4457696249763.410`` → 4457696249763410)."""
+    if raw[:1] == b"-":
+        return -us_to_ns(raw[1:])
+    i = raw.find(b".")
+    if i < 0:
+        if b"e" in raw or b"E" in raw:
+            return int((Decimal(raw.decode()) * 1000).to_integral_value())
+        return int(raw) * 1000
+    frac = raw[i + 1 :]
+    if len(frac) <= 3 and frac.isdigit():
+        return int(raw[:i] or b"0") * 1000 + int(frac + b"00"[: 3 - len(frac)] if len(frac) < 3 else frac)
+    return int((Decimal(raw.decode()) * 1000).to_integral_value())
+
+
+class _TrackTable:
+    """(pid, tid) of one file → track ids, created on first use."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple, int] = {}
+        self.gpu: set[tuple] = set()
+
+    def get(self, pid, tid) -> int:
+        key = (pid, tid)
+        t = self.ids.get(key)
+        if t is None:
+            t = self.ids[key] = len(self.ids)
+        return t
+
+
+def read_kineto(src, *, rank_from: str | None = None, name: str | None = None) -> Trace:
+    """Read one Kineto / Chrome JSON trace (path or binary stream) into a `Trace`."""
+    source = open_source(src, name)
+    try:
+        return _read(source, rank_from)
+    finally:
+        source.close()
+
+
+def _read(source, rank_from: str | None) -> Trace:
+    head = source.peek(256).lstrip()
+    if not head:
+        raise MalformedTraceError("empty file" if not source.damage else f"unreadable: {source.damage[0]}", source=source.name)
+    if head[:1] not in (b"{", b"["):
+        raise UnsupportedFormatError("not a JSON trace (Chrome/Kineto traces are JSON objects or arrays)", source=source.name)
+    b = TraceBuilder()
+    b.args_json = bytearray()
+    scan = ScanResult()
+    tracks = _TrackTable()
+    # per-slice file-local columns filled here, mapped to tracks at the end
+    raw_track: list[int] = []
+    meta_events: list[Event] = []
+    flow_events: list[tuple[str, Any, Any, Any, int, str]] = []
+    counters: list[tuple[int, str, int, bytes]] = []
+    open_b: dict[int, list[int]] = {}
+    bad = 0
+    stats = b.stats
+    ts_a, dur_a, name_a, cat_a, par_a, corr_a = b.ts, b.dur, b.name, b.cat, b.parent, b.correlation
+    name_code, cat_code = b.names.code, b.categories.code
+    args_blob, args_end = b.args_json, b.args_end
+    track_get = tracks.get
+    gpu = tracks.gpu
+    try:
+        for chunk in iter_event_chunks(source.stream, scan):
+            try:
+                events = _decode_events(chunk)
+            except msgspec.ValidationError:
+                events = _decode_leniently(chunk, stats)
+            except msgspec.DecodeError as e:
+                raise MalformedTraceError(f"invalid JSON in the events ({str(e)[:120]})", source=source.name) from None
+            for e in events:
+                ph = e.ph
+                if ph == "X" or ph == "i" or ph == "I" or ph == "B":
+                    raw_ts = bytes(e.ts)
+                    if not raw_ts:
+                        bad += 1
+                        continue
+                    try:
+                        ts = us_to_ns(raw_ts)
+                        raw_dur = bytes(e.dur) if ph == "X" else b""
+                        dur = INSTANT if ph != "X" else (us_to_ns(raw_dur) if raw_dur else 0)
+                    except (ValueError, ArithmeticError):
+                        bad += 1
+                        continue
+                    if dur < 0 and ph == "X":
+                        stats["kineto_negative_duration"] += 1
+                        dur = 0
+                    cat = e.cat if isinstance(e.cat, str) else str(e.cat)
+                    t = track_get(e.pid, e.tid)
+                    if cat in GPU_CATEGORIES:
+                        gpu.add((e.pid, e.tid))
+                    row = len(ts_a)
+                    ts_a.append(ts)
+                    dur_a.append(dur)
+                    raw_track.append(t)
+                    name_a.append(name_code(e.name if isinstance(e.name, str) else str(e.name)))
+                    cat_a.append(cat_code(cat))
+                    par_a.append(-1)
+                    raw = bytes(e.args)
+                    corr = -1
+                    if raw:
+                        args_blob += raw
+                        if cat in CORRELATED:
+                            try:
+                                c = _decode_corr(raw).correlation
+                                corr = c if c is not None else -1
+                            except (msgspec.DecodeError, msgspec.ValidationError):
+                                pass
+                    args_end.append(len(args_blob))
+                    corr_a.append(corr)
+                    if ph == "B":
+                        open_b.setdefault(t, []).append(row)
+                elif ph == "E":
+                    t = track_get(e.pid, e.tid)
+                    stack = open_b.get(t)
+                    if not stack or not len(e.ts):
+                        stats["chrome_unmatched_end"] += 1
+                        continue
+                    row = stack.pop()
+                    b.dur[row] = max(0, us_to_ns(bytes(e.ts)) - ts_a[row])
+                elif ph == "M":
+                    meta_events.append(e)
+                elif ph in ("s", "t", "f"):
+                    if not len(e.ts):
+                        bad += 1
+                        continue
+                    flow_events.append((ph, e.cat, e.id, (e.pid, e.tid), us_to_ns(bytes(e.ts)), e.bp or ""))
+                elif ph == "C":
+                    if not len(e.ts):
+                        bad += 1
+                        continue
+                    counters.append((track_get(e.pid, e.tid), str(e.name), us_to_ns(bytes(e.ts)), bytes(e.args) or b"{}"))
+                else:
+                    stats[f"chrome_unsupported_ph_{ph or 'missing'}"] += 1
+    except MalformedTraceError:
+        if not len(ts_a):
+            raise
+        stats["kineto_bad_events"] += 1
+        b.warnings.append(f"{source.name}: stopped at invalid JSON; kept the {len(ts_a)} events before it")
+    for stack in open_b.values():
+        for row in stack:
+            stats["chrome_unclosed_begin"] += 1
+            b.dur[row] = 0
+    if bad:
+        stats["kineto_bad_events"] += bad
+        b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts")
+    if scan.truncated:
+        stats["kineto_truncated_events_lost"] += 1
+        b.warnings.append(
+            f"{source.name}: file ends inside the events (offset {scan.truncated_at}); converted the {scan.events_seen} complete "
+            "events, lost the unfinished one and anything after it"
+        )
+    for note in source.damage:
+        stats["compressed_stream_damaged"] += 1
+        b.warnings.append(f"{source.name}: {note}; kept what came before")
+    if not scan.found_events:
+        raise UnsupportedFormatError("JSON without a traceEvents array: not a Chrome/Kineto trace", source=source.name)
+    header = _header(scan, source.name)
+    return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
+
+
+def _decode_leniently(chunk: bytes, stats) -> list[Event]:
+    """Events one by one, skipping those of the wrong shape (e.g. ``ph`` not a string)."""
+    out = []
+    for obj in _decode_any(chunk):
+        try:
+            out.append(_with_raw_args(obj))
+        except (msgspec.ValidationError, TypeError):
+            stats["kineto_bad_events"] += 1
+    return out
+
+
+def _with_raw_args(obj: dict) -> Event:
+    """An event decoded generically, its raw fields re-encoded (the lenient path only)."""
+    raw = {k: msgspec.Raw(msgspec.json.encode(obj[k])) for k in ("ts", "dur", "args") if k in obj}
+    ev = msgspec.convert({k: v for k, v in obj.items() if k not in raw}, Event)
+    for k, v in raw.items():
+        setattr(ev, k, v)
+    return ev
+
+
+def _header(scan: ScanResult, name: str) -> dict:
+    text = bytes(scan.header).strip()
+    if scan.bare_array or not text:
+        return {}
+    try:
+        doc = _decode_any(text)
+    except msgspec.DecodeError:
+        # a truncated file has no closing brace: decode the keys before the events
+        try:
+            doc = _decode_any(text.rstrip(b", \n\t") + b"}")
+        except msgspec.DecodeError:
+            return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_events, flow_events, counters, name: str, rank_from) -> Trace:
+    n = len(b.ts)
+    base = header.get("baseTimeNanoseconds")
+    ts = np.frombuffer(b.ts, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
+    clock = "relative to baseTimeNanoseconds"
+    if isinstance(base, int):
+        ts += base
+    elif n and ts.min() > 10**18:  # absolute epoch µs → ns
+        clock = "absolute epoch µs"
+    else:
+        clock = "relative, no anchor"
+        if n:
+            b.warnings.append(f"{name}: timestamps have no clock anchor (no baseTimeNanoseconds); kept as they are — use --align to line ranks up")
+    b.ts = _array("q", ts)
+
+    info = ranks_from_name(name, rank_from)
+    dist = header.get("distributedInfo") or {}
+    if isinstance(dist, dict):
+        info.global_rank = as_rank(dist.get("rank"))
+        info.world_size = as_rank(dist.get("world_size"))
+    stem = os.path.basename(name).split(".trace")[0].split(".json")[0]
+    # metadata: names of pids and (pid, tid)
+    pnames: dict[Any, str] = {}
+    tnames: dict[tuple, str] = {}
+    tsort: dict[tuple, int] = {}
+    labels_meta: dict[Any, str] = {}
+    for e in meta_events:
+        try:
+            a = _decode_any(bytes(e.args)) if len(e.args) else {}
+        except msgspec.DecodeError:
+            a = {}
+        if not isinstance(a, dict):
+            continue
+        if e.name == "process_name":
+            pnames[e.pid] = str(a.get("name", ""))
+        elif e.name == "thread_name":
+            tnames[(e.pid, e.tid)] = str(a.get("name", ""))
+        elif e.name == "thread_sort_index":
+            tsort[(e.pid, e.tid)] = as_rank(a.get("sort_index")) or 0
+        elif e.name == "process_labels":
+            labels_meta[e.pid] = str(a.get("labels", ""))
+    # one process for the file; the CPU pid is its pid
+    cpu_pids = sorted({k[0] for k in tracks.ids if k not in tracks.gpu and isinstance(k[0], int)})
+    labels = [f"file={os.path.basename(name)}"]
+    for key in ("host_name", "baseTimeNanoseconds", "schemaVersion"):
+        if key in header:
+            labels.append(f"{key}={header[key]}")
+    if info.global_rank is not None:
+        labels.append(f"rank={info.global_rank}" + (f"/{info.world_size}" if info.world_size else ""))
+    labels += [f"pid {p}: {v}" for p, v in labels_meta.items()]
+    sort = info.ranks.sort_index() if info.ranks.known else (info.global_rank or 0)
+    proc = b.add_process(cpu_pids[0] if cpu_pids else 0, info.label(stem), labels, sort_index=sort)
+    # tracks: CPU threads first (by sort index, tid), then GPU streams (device, stream)
+    keys = sorted(tracks.ids, key=lambda k: (k in tracks.gpu, tsort.get(k, 0), _sortable(k[0]), _sortable(k[1])))
+    track_map = np.zeros(len(tracks.ids), np.int64)
+    for order, key in enumerate(keys):
+        pid, tid = key
+        is_gpu = key in tracks.gpu or (isinstance(tid, str) and tid.startswith("stream"))
+        tname = tnames.get(key, "").strip()
+        if is_gpu:
+            dev = pnames.get(pid, f"GPU {pid}").strip()
+            label = f"{dev} {tname or f'stream {tid}'}"
+            tid_value = as_rank(tid) if as_rank(tid) is not None else as_rank(str(tid).replace("stream", "").strip()) or 0
+        else:
+            label = tname or f"thread {tid}"
+            if pnames.get(pid) and len(cpu_pids) > 1:
+                label = f"{pnames[pid]}: {label}"
+            tid_value = as_rank(tid) or 0
+        track_map[tracks.ids[key]] = b.add_track(proc, tid_value, label, TrackKind.GPU_STREAM if is_gpu else TrackKind.THREAD, sort_index=order)
+    b.track = _array("i", track_map[np.asarray(raw_track, dtype=np.int64)].astype(np.int32) if n else np.zeros(0, np.int32))
+    _flows_from_correlation(b, tracks, track_map, flow_events, name)
+    _bind_flow_events(b, tracks, ts - (base if isinstance(base, int) else 0), np.asarray(raw_track, dtype=np.int64), flow_events)
+    _add_counters(b, counters, track_map, proc, base if isinstance(base, int) else 0)
+    b.metadata.update(
+        format="kineto",
+        sources=[{"name": name, "clock": clock, "base_time_ns": base, "rank": info.global_rank, "ranks": info.ranks.label(), "stage": info.stage, "events": n}],
+    )
+    return b.build()
+
+
+def _sortable(v) -> tuple:
+    return (0, v, "") if isinstance(v, int) else (1, 0, str(v))
+
+
+def _array(code: str, values: np.ndarray):
+    from array import array
+
+    a = array(code)
+    a.frombytes(np.ascontiguousarray(values).tobytes())
+    return a
+
+
+def _flows_from_correlation(b: TraceBuilder, tracks: _TrackTable, track_map, flow_events, name: str) -> None:
+    """A flow from each launch (runtime/driver call) to every GPU op with its correlation id."""
+    n = len(b.ts)
+    if not n:
+        return
+    corr = np.frombuffer(b.correlation, dtype=np.int64)
+    cats = b.categories.values
+    cat = np.frombuffer(b.cat, dtype=np.int32)
+    is_launch_cat = np.array([c in LAUNCH_CATEGORIES for c in cats], bool)
+    is_gpu_cat = np.array([c in GPU_CATEGORIES for c in cats], bool)
+    launch = np.flatnonzero((corr >= 0) & is_launch_cat[cat])
+    ops = np.flatnonzero((corr >= 0) & is_gpu_cat[cat])
+    if not len(launch) or not len(ops):
+        return
+    order = np.argsort(corr[launch], kind="stable")
+    lc = corr[launch][order]
+    pos = np.minimum(np.searchsorted(lc, corr[ops]), len(lc) - 1)
+    hit = lc[pos] == corr[ops]
+    src = launch[order][pos[hit]]
+    dst = ops[hit]
+    with np.errstate(over="ignore"):
+        fid = (dst.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ corr[ops][hit].astype(np.uint64) | np.uint64(1)
+    b.f_id.frombytes(fid.tobytes())
+    b.f_src.frombytes(src.astype(np.int64).tobytes())
+    b.f_dst.frombytes(dst.astype(np.int64).tobytes())
+    b.stats["kineto_gpu_ops_without_launch"] += int((~hit).sum())
+    ac2g = sum(1 for f in flow_events if f[1] in CORRELATION_FLOWS and f[0] == "s")
+    if ac2g:
+        b.metadata["ac2g_flow_events"] = ac2g
+
+
+CORRELATION_FLOWS = frozenset(["ac2g", "async"])  # launch → GPU op: rebuilt from correlation ids
+
+
+def _bind_flow_events(b: TraceBuilder, tracks: _TrackTable, ts: np.ndarray, raw_track: np.ndarray, flow_events) -> None:
+    """Other flows (``fwdbwd``, user flows): bind each s/t/f event to a slice like trace
+    processor does — s/t and f with ``bp: e`` to the deepest slice enclosing it on its thread,
+    other f to the next slice that begins there — and chain the events of one id."""
+    events = [f for f in flow_events if f[1] not in CORRELATION_FLOWS]
+    if not events or not len(ts):
+        return
+    dur = np.frombuffer(b.dur, dtype=np.int64)
+    end = ts + np.maximum(dur, 0)
+    order = np.lexsort((-end, ts, raw_track))
+    t_sorted = raw_track[order]
+    starts = ts[order]
+    chains: dict[tuple, list[tuple[int, int]]] = {}
+    unbound = 0
+    for ph, cat, fid, key, fts, bp in events:
+        t = tracks.ids.get(key)
+        row = -1
+        if t is not None:
+            lo = int(np.searchsorted(t_sorted, t, "left"))
+            hi = int(np.searchsorted(t_sorted, t, "right"))
+            if ph == "f" and bp != "e":
+                k = lo + int(np.searchsorted(starts[lo:hi], fts, "left"))
+                row = int(order[k]) if k < hi else -1
+            else:
+                k = lo + int(np.searchsorted(starts[lo:hi], fts, "right")) - 1
+                while k >= lo and end[order[k]] < fts:
+                    k -= 1
+                row = int(order[k]) if k >= lo else -1
+        if row < 0:
+            unbound += 1
+            continue
+        chains.setdefault((cat, fid), []).append((fts, row))
+    for (cat, fid), chain in chains.items():
+        chain.sort()
+        for (_, a), (_, c) in zip(chain, chain[1:]):
+            b.add_flow(_mix_id(zlib.crc32(repr((cat, fid)).encode()) << 20 | len(chain)), a, c)
+    if unbound:
+        b.stats["chrome_flow_event_unbound"] += unbound
+
+
+def _mix_id(x: int) -> int:
+    x &= (1 << 64) - 1
+    x = ((x ^ (x >> 33)) * 0xFF51AFD7ED558CCD) & ((1 << 64) - 1)
+    return (x ^ (x >> 33)) | 1
+
+
+def _add_counters(b: TraceBuilder, counters, track_map, proc: int, base: int) -> None:
+    series: dict[tuple[int, str], int] = {}
+    for raw_t, cname, ts, raw_args in counters:
+        try:
+            values = _decode_any(raw_args)
+        except msgspec.DecodeError:
+            continue
+        if not isinstance(values, dict):
+            continue
+        for key, v in values.items():
+            if not isinstance(v, (int, float)):
+                continue
+            k = (raw_t, f"{cname} {key}" if key != "value" else cname)
+            t = series.get(k)
+            if t is None:
+                t = series[k] = b.add_track(proc, 0, k[1], TrackKind.COUNTER, sort_index=1 << 40)
+            b.add_counter(t, ts + base, float(v))
