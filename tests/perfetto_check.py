@@ -68,6 +68,10 @@ def _value(a: pb.DebugAnnotation, strings: dict[int, str]):
         return strings[a.string_value_iid]
     if kind == "nested_value":
         return None
+    if kind == "legacy_json_value":
+        import json
+
+        return json.loads(a.legacy_json_value)
     if kind is None:
         if a.array_values:
             return [_value(x, strings) for x in a.array_values]

@@ -103,14 +103,20 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
                 head += b',"args":' + raw
         emit(head + b"}")
     # flows: s at the source slice's start, f (bound to the enclosing slice) at the destination's
+    # launch → GPU op flows are written the Kineto way (cat ac2g, id = correlation)
     if trace.flows.num_rows:
         fid = trace.column("flows", "flow_id")
+        corr = trace.column("slices", "correlation")
+        track_proc = trace.column("tracks", "process_id")
         for f, src, dst in zip(fid.tolist(), trace.column("flows", "src").tolist(), trace.column("flows", "dst").tolist()):
+            kineto = corr[src] >= 0 and corr[src] == corr[dst]
+            # correlation ids repeat across ranks: namespace them by process
+            cat, fid_out = (b"ac2g", int(track_proc[track[src]]) << 40 | int(corr[src])) if kineto else (b"flow", f)
             for ph, row, extra in ((b"s", src, b""), (b"f", dst, b',"bp":"e"')):
                 t = int(track[row])
                 emit(
-                    b'{"ph":"%s","id":%d,"pid":%d,"tid":%d,"ts":%s,"name":"flow","cat":"flow"%s}'
-                    % (ph, f, track_pid[t], lane_tid[(t, int(lay.lane[row]))], _us(int(ts[row]) - base), extra)
+                    b'{"ph":"%s","id":%d,"pid":%d,"tid":%d,"ts":%s,"name":"%s","cat":"%s"%s}'
+                    % (ph, fid_out, track_pid[t], lane_tid[(t, int(lay.lane[row]))], _us(int(ts[row]) - base), cat, cat, extra)
                 )
     if len(ctr_ts):
         cnames = {t["track_id"]: t["name"] for t in tracks}
