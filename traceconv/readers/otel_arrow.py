@@ -74,7 +74,7 @@ SCHEMA = pa.schema(
         )
     ]
 )
-BLOCK = 1 << 20
+BLOCK = 1 << 21
 
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):

@@ -1,0 +1,64 @@
+"""``traceconv steps``: GPU time per forward step and mode (thin glue over `analyzers.steps`)."""
+
+from __future__ import annotations
+
+import click
+
+from traceconv.cli import cli, output
+from traceconv.cli.tables import emit_table, table_options
+
+TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst")
+
+
+@cli.command("steps")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--by-step", "view", flag_value="step", help="One row per step (all ranks).")
+@click.option("--by-mode", "view", flag_value="mode", default=True, help="One row per mode, plus unattributed (default).")
+@click.option("--by-rank", "view", flag_value="rank", help="One row per rank and mode.")
+@click.option("--kernels", "view", flag_value="kernels", help="Top kernels of each mode with their share.")
+@click.option("--stragglers", "view", flag_value="stragglers", help="Per step index: spread across ranks and the slowest rank.")
+@click.option("-n", "--top", type=int, default=10, show_default=True, help="Kernels per mode with --kernels.")
+@click.option("--rank-from", metavar="REGEX", help="Ranks from file names (named groups tp, dp, pp, ep, stage).")
+@table_options
+def steps_command(inputs, view, top, rank_from, fmt, output_path) -> None:
+    """Attribute GPU kernel time to decode / prefill / mixed / idle / … steps.
+
+    A GPU op belongs to the step[...] range that, on the launching thread, contains the whole
+    launching call (joined by correlation; all kernels of a CUDA-graph launch included) — the
+    nsys nvtx_kern_sum rule. Ops outside any step are reported as "unattributed".
+
+    \b
+    Example:
+        traceconv steps profile_dir/
+        traceconv steps a.trace.json.gz --by-step -o steps.parquet
+        traceconv steps profile_dir/ --kernels -n 5
+    """
+    from analyzers import steps
+
+    from traceconv.readers import read_trace
+
+    files = output.expand_inputs(inputs, TRACE_SUFFIXES, prefer=".trace.json")
+    trace = read_trace([output.open_input(f) if f != "-" else f for f in files], rank_from=rank_from)
+    for w in trace.warnings:
+        output.warn(w)
+    tables = {
+        "step": lambda: steps.per_step(trace),
+        "mode": lambda: steps.per_mode(trace),
+        "rank": lambda: steps.per_mode(trace, by_rank=True),
+        "kernels": lambda: steps.top_kernels(trace, top),
+        "stragglers": lambda: steps.stragglers(trace),
+    }
+    df = tables[view]()
+    emit_table(df, fmt, output_path, files)
+    ps = steps.per_step(trace) if view != "step" else df
+    pm = steps.per_mode(trace) if view != "mode" else df
+    total = int(pm["gpu_op_ns"].sum())
+    un = pm.loc[pm["mode"] == "unattributed", "gpu_op_ns"].sum()
+    ranks = trace.processes.num_rows
+    line = f"{len(ps)} steps on {ranks} rank(s); GPU op time {total / 1e6:,.3f} ms"
+    if total:
+        line += f", {100 * (total - un) / total:.1f}% in steps, {100 * un / total:.1f}% unattributed"
+    bad, examples = steps.unparsed_labels(trace)
+    if bad:
+        line += f"; {bad} step label(s) did not parse, e.g. {', '.join(examples)}"
+    output.status(line)
