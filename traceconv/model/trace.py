@@ -336,7 +336,7 @@ class TraceBuilder:
             offsets = np.zeros(len(ends) + 1, np.int64)
             offsets[1:] = ends
             cols["args_json"] = pa.Array.from_buffers(
-                pa.large_binary(), len(ends), [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(bytes(self.args_json))]
+                pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(self.args_json)]
             )
         slices = pa.table(cols)
         str_codes = _np(self.a_str, "i4")

@@ -101,6 +101,8 @@ def read_jsonl_arrow(path: str, col: SpanCollector) -> int | None:
 
 
 def _offsets_lengths(list_array: pa.Array) -> np.ndarray:
+    if list_array.null_count == 0:
+        return np.diff(list_array.offsets.to_numpy()).astype(np.int64)
     lengths = pc.list_value_length(list_array).fill_null(0)
     return lengths.to_numpy(zero_copy_only=False).astype(np.int64)
 
@@ -120,7 +122,7 @@ def _hex_ids(arr: pa.Array, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
     lo = np.zeros(n, np.uint64)
     if n == 0:
         return hi, lo
-    arr = arr.fill_null("")
+    arr = _filled(arr, "")
     lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
     ok = lengths == width
     if ok.any():
@@ -162,7 +164,13 @@ def _codes(arr: pa.Array, pool) -> np.ndarray:
 
 
 def _ints(arr: pa.Array) -> np.ndarray:
-    return pc.cast(arr.fill_null("0"), pa.int64()).to_numpy(zero_copy_only=False)
+    if arr.null_count:
+        arr = arr.fill_null("0")
+    return pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def _filled(arr: pa.Array, value) -> pa.Array:
+    return arr.fill_null(value) if arr.null_count else arr
 
 
 class _Staged:
@@ -182,7 +190,7 @@ class _Staged:
         res_attrs = rs.field("resource").field("attributes")
         res_idx = np.array([col.add_resource(_pairs(a)) for a in res_attrs.to_pylist()], dtype=np.int32)
         ss, ss_rs = _flat(rs.field("scopeSpans"))
-        scope_names = ss.field("scope").field("name").fill_null("").to_pylist()
+        scope_names = _filled(ss.field("scope").field("name"), "").to_pylist()
         ss_cat = np.array([b.categories.code(s or "otel") for s in scope_names], dtype=np.int32)
         spans, sp_ss = _flat(ss.field("spans"))
         m = len(spans)
@@ -191,15 +199,15 @@ class _Staged:
         p["trace_hi"], p["trace_lo"] = _hex_ids(spans.field("traceId"), 16)
         p["span_id"] = _hex_ids(spans.field("spanId"), 8)[1]
         p["parent_span_id"] = _hex_ids(spans.field("parentSpanId"), 8)[1]
-        p["kind"] = np.clip(spans.field("kind").fill_null(0).to_numpy(zero_copy_only=False), 0, 127).astype(np.int8)
+        p["kind"] = np.clip(_filled(spans.field("kind"), 0).to_numpy(zero_copy_only=False), 0, 127).astype(np.int8)
         status = spans.field("status")
-        p["status"] = np.clip(status.field("code").fill_null(0).to_numpy(zero_copy_only=False), 0, 127).astype(np.int8)
-        msg = status.field("message").fill_null("")
+        p["status"] = np.clip(_filled(status.field("code"), 0).to_numpy(zero_copy_only=False), 0, 127).astype(np.int8)
+        msg = _filled(status.field("message"), "")
         msg_rows = np.flatnonzero(pc.utf8_length(msg).to_numpy(zero_copy_only=False) > 0)
         p["status_message"] = dict(zip((msg_rows + base).tolist(), msg.take(pa.array(msg_rows)).to_pylist())) if len(msg_rows) else {}
         p["start"] = _ints(spans.field("startTimeUnixNano"))
         p["end"] = _ints(spans.field("endTimeUnixNano"))
-        p["name"] = _codes(spans.field("name").fill_null(""), b.names)
+        p["name"] = _codes(_filled(spans.field("name"), ""), b.names)
         p["cat"] = ss_cat[sp_ss] if m else np.zeros(0, np.int32)
         p["resource"] = res_idx[ss_rs[sp_ss]] if m else np.zeros(0, np.int32)
         # attributes of spans (owner = span row) and of events (owner = event index)
@@ -214,7 +222,7 @@ class _Staged:
         evs, ev_sp = _flat(spans.field("events"))
         p["ev_span"] = ev_sp + base
         p["ev_ts"] = _ints(evs.field("timeUnixNano"))
-        p["ev_name"] = _codes(evs.field("name").fill_null(""), b.names)
+        p["ev_name"] = _codes(_filled(evs.field("name"), ""), b.names)
         p["ev_args"] = _attr_columns(evs.field("attributes"), self.n_events, col)
         links, l_sp = _flat(spans.field("links"))
         p["l_row"] = l_sp + base
@@ -302,14 +310,14 @@ def _py_value(v: dict | None) -> Any:
 def _field_args(arr: pa.Array, key: str, kind: str, base: int, b) -> dict[str, np.ndarray]:
     """Args from a per-span scalar field, where it is set (non-empty / non-zero)."""
     if kind == "str":
-        arr = arr.fill_null("")
+        arr = _filled(arr, "")
         rows = np.flatnonzero(pc.utf8_length(arr).to_numpy(zero_copy_only=False) > 0)
         vals = arr.take(pa.array(rows))
         str_codes = _codes(vals, b.arg_strings)
         ints = np.zeros(len(rows), np.int64)
         k = ArgKind.STRING
     else:
-        values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+        values = _filled(arr, 0).to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(values != 0)
         ints = values[rows].astype(np.int64)
         str_codes = np.full(len(rows), -1, np.int32)
@@ -333,7 +341,7 @@ def _attr_columns(list_array: pa.Array, base: int, col: SpanCollector) -> dict[s
     if m == 0:
         out.update(key=np.zeros(0, np.int32), kind=np.zeros(0, np.int8), int=np.zeros(0, np.int64), dbl=np.zeros(0), str=np.zeros(0, np.int32))
         return out
-    keys = kvs.field("key").fill_null("")
+    keys = _filled(kvs.field("key"), "")
     out["key"] = _codes(keys, b.arg_keys)
     v = kvs.field("value")
     valid = lambda f: pc.is_valid(v.field(f)).to_numpy(zero_copy_only=False) & pc.is_valid(v).to_numpy(zero_copy_only=False)  # noqa: E731

@@ -70,6 +70,8 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
     _write_interned(out, names, cats, keys + SYSTEM_KEYS, values + system_values)
 
     annotations = _annotations(trace, key_base, value_base)
+    raw_json = _raw_json_args(trace)  # Chrome/Kineto args: copied into the output as they are
+    json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
     flows_out, flows_in = _flow_pieces(trace, ts, lay)
 
     # one row per event: begins/instants, ends, counter samples
@@ -99,7 +101,7 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
 
     # the per-slice blobs live in one buffer, followed by room for each batch's headers, so
     # every batch of packets is one gather
-    statics = annotations + [b for b in (flows_out, flows_in) if b is not None]
+    statics = ([raw_json] if raw_json is not None else []) + annotations + [b for b in (flows_out, flows_in) if b is not None]
     static_bases = np.cumsum([0] + [p.data.shape[0] for p in statics])
     scratch = int(static_bases[-1])
     joined = np.empty(scratch + CHUNK * 96, dtype=np.uint8)
@@ -138,6 +140,16 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
                 Pieces.constant(pw.tag(TE_CATEGORY_IIDS, 0), m, head_cat),
                 pw.varint(cat_iid[sref], head_cat),
             ]
+            if raw_json is not None:
+                # the annotation's header here, its JSON text as the first blob
+                jl = np.where(is_head, raw_json.length[sref], 0)
+                has = jl > 0
+                te += [
+                    Pieces.constant(pw.tag(TE_DEBUG, 2), m, has),
+                    pw.varint(len(json_name) + pw.varint(jl).length + jl, has),
+                    Pieces.constant(json_name, m, has),
+                    pw.varint(jl, has),
+                ]
             blobs = [Pieces(p.data, p.start[sref] + base, np.where(is_head, p.length[sref], 0)) for p, base in zip(statics, static_bases[:-1])]
         te_len = sum(p.length for p in te + blobs)
         ts_piece = pw.varint(ev_ts[rows].astype(np.uint64))
@@ -250,7 +262,6 @@ def _annotations(trace: Trace, key_base: int, value_base: int) -> list[Pieces]:
     for owner, data, offsets in (
         ([_arg_annotations(trace)] if trace.args.num_rows else [])
         + ([_span_annotations(trace, key_base, value_base)] if "span_id" in trace.slices.column_names else [])
-        + ([_json_annotations(trace, key_base)] if "args_json" in trace.slices.column_names else [])
     ):
         if len(owner) > 1 and (np.diff(owner) < 0).any():
             order = np.argsort(owner, kind="stable")
@@ -415,34 +426,23 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.
     return rows, data, offsets
 
 
-def _json_annotations(trace: Trace, key_base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Chrome/Kineto ``args`` objects as one ``legacy_json_value`` annotation named ``args``
-    (trace processor expands it into ``debug.args.*``), bytes as they were in the file."""
+def _raw_json_args(trace: Trace) -> Pieces | None:
+    """Per slice, its raw ``args`` JSON (absent or ``{}`` → empty). Written as one
+    ``legacy_json_value`` annotation named ``args``: trace processor expands it into
+    ``debug.args.*``, byte for byte as in the source file."""
+    if "args_json" not in trace.slices.column_names:
+        return None
     col = trace.slices.column("args_json").combine_chunks()
     n = len(col)
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + n + 1] if n else np.zeros(1, np.int64)
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8) if n and col.buffers()[2] is not None else np.zeros(0, np.uint8)
-    json_len = np.diff(offsets)
-    rows = np.flatnonzero(json_len > 2)  # skip absent and "{}"
-    name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1)
-
-    def encode(lo: int, hi: int):
-        r = rows[lo:hi]
-        m = len(r)
-        jl = json_len[r]
-        body_len = len(name) + 1 + pw.varint(jl).length + jl  # name, legacy_json_value tag, length, text
-        return pw.concat(
-            [
-                Pieces.constant(pw.tag(TE_DEBUG, 2), m),
-                pw.varint(body_len),
-                Pieces.constant(name + pw.tag(DA_LEGACY_JSON, 2), m),
-                pw.varint(jl),
-                Pieces(data, offsets[:-1][r], jl),
-            ]
-        )
-
-    packed, packed_off = _in_batches(len(rows), encode)
-    return rows, packed, packed_off
+    if not n or col.buffers()[2] is None:
+        return None
+    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + n + 1]
+    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
+    length = np.diff(offsets)
+    length = np.where(length > 2, length, 0)  # skip "{}"
+    if col.null_count:
+        length = np.where(col.is_valid().to_numpy(zero_copy_only=False), length, 0)
+    return Pieces(data, offsets[:-1].copy(), length)
 
 
 def _flow_pieces(trace: Trace, ts: np.ndarray, lay: Layout) -> tuple[Pieces | None, Pieces | None]:

@@ -1,0 +1,104 @@
+"""otel2perfetto speed and memory on a ≥ 200k-span SGLang-shaped dump, against baselines run in
+this same script:
+
+* SGLang's `convert_otel_2_perfetto.py` approach, re-implemented here from its description
+  (reference/sglang.md §1): whole-file load, `json.loads` per line, per-span dicts, Chrome JSON
+  events with float µs, `json.dump(indent=4)`;
+* plain `json.loads` of every line (the in-tree reference: parsing alone).
+
+Targets (issue): ≥ 10x the SGLang approach's spans/s, peak RSS ≤ 150 MB.
+
+    python benchmarks/bench_otel2perfetto.py            # makes /tmp/traceconv_bench/otel200k.jsonl
+    python benchmarks/bench_otel2perfetto.py --spans 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import run_cli, table, timed  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def sglang_style(path: str, out: str) -> int:
+    """Convert like SGLang's script does: everything in memory, dicts per span, JSON out."""
+    with open(path) as f:
+        docs = [json.loads(line) for line in f if line.strip()]
+    spans = {}
+    for doc in docs:
+        for rs in doc.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    attrs = {a["key"]: next(iter(a["value"].values()), None) for a in sp.get("attributes", [])}
+                    spans[sp["spanId"]] = {
+                        "name": sp["name"], "parent": sp.get("parentSpanId", ""), "start": int(sp["startTimeUnixNano"]),
+                        "end": int(sp["endTimeUnixNano"]), "attrs": attrs, "events": sp.get("events", []),
+                        "links": sp.get("links", []),
+                    }
+    thread_of = {}
+    for sid, s in spans.items():
+        if "thread_label" in s["attrs"]:
+            thread_of[sid] = (s["attrs"].get("host_id", ""), s["attrs"].get("pid", 0))
+    events = []
+    for sid, s in spans.items():
+        p = s["parent"]
+        key = thread_of.get(sid) or thread_of.get(p) or thread_of.get(spans.get(p, {}).get("parent", ""), ("", 0))
+        events.append({"ph": "X", "name": s["name"], "cat": "sglang", "pid": str(key), "tid": 1,
+                       "ts": s["start"] / 1000, "dur": (s["end"] - s["start"] - 1000) / 1000, "args": s["attrs"]})
+        for ev in s["events"]:
+            events.append({"ph": "i", "name": ev.get("name"), "pid": str(key), "tid": 1, "ts": int(ev["timeUnixNano"]) / 1000})
+    with open(out, "w") as f:
+        json.dump(events, f, indent=4)
+    return len(spans)
+
+
+def plain_json(path: str) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if line.strip():
+                json.loads(line)
+                n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spans", type=int, default=200_000)
+    ap.add_argument("--dir", default="/tmp/traceconv_bench")
+    args = ap.parse_args()
+    os.makedirs(args.dir, exist_ok=True)
+    dump = os.path.join(args.dir, f"otel{args.spans // 1000}k.jsonl")
+    if not os.path.exists(dump):
+        print(f"generating {dump} ...", file=sys.stderr)
+        subprocess.run([sys.executable, str(HERE / "make_otel_dump.py"), "--spans", str(args.spans), "-o", dump], check=True)
+    size_mb = os.path.getsize(dump) / 2**20
+    n_spans = sum(1 for _ in open(dump, "rb") if True) and None
+
+    ours_pf, rss_pf = run_cli(["-q", "otel2perfetto", dump, "-o", os.path.join(args.dir, "out.pftrace")])
+    ours_js, rss_js = run_cli(["-q", "otel2perfetto", dump, "--format", "json", "-o", os.path.join(args.dir, "out.json")])
+    t_json, _ = timed(plain_json, dump)
+    t_base, n_spans = timed(sglang_style, dump, os.path.join(args.dir, "sglang_style.json"))
+
+    rows = [
+        ("SGLang approach (json.load + dicts + json.dump)", f"{t_base:.2f}", f"{n_spans / t_base:,.0f}", "1.0x", "-"),
+        ("plain json.loads per line (reference)", f"{t_json:.2f}", f"{n_spans / t_json:,.0f}", f"{t_base / t_json:.1f}x", "-"),
+        ("traceconv otel2perfetto → .pftrace", f"{ours_pf:.2f}", f"{n_spans / ours_pf:,.0f}", f"{t_base / ours_pf:.1f}x", f"{rss_pf:.0f}"),
+        ("traceconv otel2perfetto --format json", f"{ours_js:.2f}", f"{n_spans / ours_js:,.0f}", f"{t_base / ours_js:.1f}x", f"{rss_js:.0f}"),
+    ]
+    print(f"dump: {dump} ({size_mb:.1f} MB, {n_spans:,} spans); wall times include process start for traceconv")
+    print(table(rows, ("method", "seconds", "spans/s", "vs SGLang", "peak RSS MB")))
+    print(f"target: >= 10x SGLang approach -> {'MET' if t_base / ours_pf >= 10 else 'NOT MET'} ({t_base / ours_pf:.1f}x); "
+          f"peak RSS <= 150 MB -> {'MET' if rss_pf <= 150 else 'NOT MET'} ({rss_pf:.0f} MB); "
+          f"vs plain json.loads: {t_json / ours_pf:.2f}x its speed")
+
+
+if __name__ == "__main__":
+    main()
