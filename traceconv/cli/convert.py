@@ -206,3 +206,86 @@ def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, ali
         return trace if keep.all() else take_slices(trace, keep)
 
     convert(read, files + otel_files, output_path, fmt, strict)
+
+
+def _export_one(args: tuple[str, str | None, str, int]) -> dict:
+    from traceconv.readers.kineto import read_kineto
+    from traceconv.writers.parquet import write_part
+
+    path, rank_from, directory, part = args
+    trace = read_kineto(path, rank_from=rank_from)
+    info = write_part(trace, directory, part)
+    info["warnings"] = trace.warnings
+    return info
+
+
+@cli.command("export")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "output_path", required=True, metavar="DIR", help="Dataset directory to create.")
+@click.option("--force", is_flag=True, help="Replace DIR if it already holds a traceconv dataset.")
+@click.option("--rank-from", metavar="REGEX", help="Ranks from file names (named groups tp, dp, pp, ep, stage).")
+@click.option("-j", "--jobs", type=int, default=None, help="Files converted in parallel (default: all cores).")
+def export(inputs, output_path, force, rank_from, jobs) -> None:
+    """Write traces as a Parquet dataset partitioned by rank (pyarrow, pandas, DuckDB, Spark).
+
+    Kineto files are converted one per worker process (-j), each its own part; OTel dumps
+    are read together as one part. The schema is described in DIR/_traceconv.json; the
+    analysis commands (steps, …) accept DIR as input.
+
+    \b
+    Example:
+        traceconv export profile_dir/ otel.jsonl -o dataset/
+        traceconv export profile_dir/ -o dataset/ -j 2 && traceconv steps dataset/
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from traceconv.errors import TraceconvError
+    from traceconv.readers import sniff
+    from traceconv.writers.parquet import META_FILE, write_meta, write_part
+
+    t0 = time.perf_counter()
+    files = output.expand_inputs(inputs, TORCH_SUFFIXES, prefer=".trace.json")
+    for f in files:
+        if f != "-" and os.path.abspath(f) == os.path.abspath(output_path):
+            raise TraceconvError("refusing to write the dataset over an input", source=output_path)
+    if os.path.exists(output_path) and os.listdir(output_path) if os.path.isdir(output_path) else os.path.exists(output_path):
+        if not (force and os.path.isfile(os.path.join(output_path, META_FILE))):
+            raise TraceconvError("exists; use --force to replace a traceconv dataset", source=output_path)
+    kineto = [f for f in files if f != "-" and sniff(f) == "kineto"]
+    otel = [f for f in files if f not in kineto]
+    parent = os.path.dirname(os.path.abspath(output_path)) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(output_path.rstrip("/")) + ".", dir=parent)
+    try:
+        tasks = [(f, rank_from, tmp, i) for i, f in enumerate(kineto)]
+        jobs = jobs or os.cpu_count() or 1
+        if jobs > 1 and len(tasks) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+                infos = list(pool.map(_export_one, tasks))
+        else:
+            infos = [_export_one(t) for t in tasks]
+        if otel:
+            from traceconv.readers import read_otel
+
+            trace = read_otel([output.open_input(p) for p in otel])
+            info = write_part(trace, tmp, len(tasks))
+            info["warnings"] = trace.warnings
+            infos.append(info)
+        for info in infos:
+            for w in info.pop("warnings", []):
+                output.warn(w)
+        write_meta(tmp, infos)
+        if os.path.exists(output_path):
+            shutil.rmtree(output_path)
+        os.replace(tmp, output_path)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    rows = sum(i["rows"]["slices"] for i in infos)
+    ranks = sum(len(i["ranks"]) for i in infos)
+    output.status(f"Exported {len(files)} input(s) in {time.perf_counter() - t0:.2f} s: {rows} slices, {ranks} rank(s)")
+    output.status(f"Wrote {output_path}")

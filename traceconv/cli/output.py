@@ -47,6 +47,8 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefe
     for item in inputs:
         if item == "-":
             out.append("-")
+        elif os.path.isdir(item) and os.path.isfile(os.path.join(item, "_traceconv.json")):
+            out.append(item)  # a traceconv Parquet dataset is one input
         elif os.path.isdir(item):
             files = sorted(
                 os.path.join(item, f)

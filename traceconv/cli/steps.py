@@ -19,8 +19,9 @@ TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst")
 @click.option("--stragglers", "view", flag_value="stragglers", help="Per step index: spread across ranks and the slowest rank.")
 @click.option("-n", "--top", type=int, default=10, show_default=True, help="Kernels per mode with --kernels.")
 @click.option("--rank-from", metavar="REGEX", help="Ranks from file names (named groups tp, dp, pp, ep, stage).")
+@click.option("--dask-scheduler", metavar="ADDRESS", help="Analyse a Parquet dataset (traceconv export) rank by rank on this Dask cluster (--by-rank / --by-step).")
 @table_options
-def steps_command(inputs, view, top, rank_from, fmt, output_path) -> None:
+def steps_command(inputs, view, top, rank_from, dask_scheduler, fmt, output_path) -> None:
     """Attribute GPU kernel time to decode / prefill / mixed / idle / … steps.
 
     A GPU op belongs to the step[...] range that, on the launching thread, contains the whole
@@ -38,6 +39,9 @@ def steps_command(inputs, view, top, rank_from, fmt, output_path) -> None:
     from traceconv.readers import read_trace
 
     files = output.expand_inputs(inputs, TRACE_SUFFIXES, prefer=".trace.json")
+    if dask_scheduler:
+        _on_dask(dask_scheduler, files, view, fmt, output_path)
+        return
     trace = read_trace([output.open_input(f) if f != "-" else f for f in files], rank_from=rank_from)
     for w in trace.warnings:
         output.warn(w)
@@ -62,3 +66,22 @@ def steps_command(inputs, view, top, rank_from, fmt, output_path) -> None:
     if bad:
         line += f"; {bad} step label(s) did not parse, e.g. {', '.join(examples)}"
     output.status(line)
+
+
+def _on_dask(address: str, files: list[str], view: str, fmt, output_path) -> None:
+    from traceconv.errors import TraceconvError
+    from traceconv.readers.parquet import is_dataset
+
+    if len(files) != 1 or not is_dataset(files[0]):
+        raise TraceconvError("--dask-scheduler needs one Parquet dataset (made by `traceconv export`)")
+    if view not in ("rank", "step", "mode"):
+        raise TraceconvError("--dask-scheduler supports --by-rank (default for it) and --by-step")
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise TraceconvError("--dask-scheduler needs Dask: pip install 'traceconv[dask]'") from None
+    from analyzers import fleet
+
+    with Client(address) as client:
+        df = fleet.per_step(client, files[0]) if view == "step" else fleet.per_mode(client, files[0])
+    emit_table(df, fmt, output_path, files)

@@ -9,11 +9,14 @@ from traceconv.model.merge import concat
 from traceconv.model.trace import Trace
 from traceconv.readers.kineto import read_kineto
 from traceconv.readers.otel_dump import read_otel
+from traceconv.readers.parquet import is_dataset, read_dataset
 from traceconv.readers.source import open_source
 
 
 def sniff(src) -> str:
-    """``otel`` or ``kineto`` for a path (reads the first 64 KB, decompressed)."""
+    """``dataset``, ``otel`` or ``kineto`` for a path (reads the first 64 KB, decompressed)."""
+    if isinstance(src, (str, os.PathLike)) and is_dataset(src):
+        return "dataset"
     source = open_source(src)
     try:
         head = source.peek(1 << 16)
@@ -35,10 +38,11 @@ def read_trace(inputs, *, rank_from: str | None = None) -> Trace:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    otel, kineto = [], []
+    otel, kineto, datasets = [], [], []
     for p in inputs:
-        (kineto if sniff(p) == "kineto" else otel).append(p)
-    parts = [read_kineto(p, rank_from=rank_from) for p in kineto]
+        kind = sniff(p)
+        (kineto if kind == "kineto" else datasets if kind == "dataset" else otel).append(p)
+    parts = [read_dataset(p) for p in datasets] + [read_kineto(p, rank_from=rank_from) for p in kineto]
     if otel:
         parts.append(read_otel(otel))
     if not parts:
@@ -46,4 +50,4 @@ def read_trace(inputs, *, rank_from: str | None = None) -> Trace:
     return concat(parts)
 
 
-__all__ = ["read_otel", "read_kineto", "read_trace", "sniff"]
+__all__ = ["read_otel", "read_kineto", "read_dataset", "read_trace", "sniff"]
