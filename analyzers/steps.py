@@ -281,9 +281,15 @@ def _summary(ops: pd.DataFrame, keys: list[str], steps_count) -> pd.DataFrame:
             "gpu_op_ns": g["dur_ns"].sum(),
         }
     )
-    busy_key = ops[keys].astype(str).agg("/".join, axis=1).to_numpy() if len(ops) else np.zeros(0, object)
-    busy = union_length_by_group(busy_key, ops["ts_ns"].to_numpy(), ops["end_ns"].to_numpy())
-    out["busy_ns"] = [busy.get("/".join(map(str, k if isinstance(k, tuple) else (k,))), 0) for k in out.index]
+    # busy: the union of GPU op intervals per rank (each rank is its own GPU), summed
+    group = g.ngroup().to_numpy()
+    per_gpu = group * (int(ops["process"].max()) + 1 if len(ops) else 1) + (ops["process"].to_numpy() if len(ops) else 0)
+    busy = union_length_by_group(per_gpu, ops["ts_ns"].to_numpy(), ops["end_ns"].to_numpy())
+    busy_of_group = np.zeros(g.ngroups, np.int64)
+    width = int(ops["process"].max()) + 1 if len(ops) else 1
+    for key, value in busy.items():
+        busy_of_group[int(key) // width] += value
+    out["busy_ns"] = busy_of_group
     out = out.reset_index()
     if isinstance(steps_count, pd.DataFrame) and len(steps_count):
         sg = steps_count.groupby(keys, observed=True)

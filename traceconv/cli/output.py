@@ -125,6 +125,9 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
                     yield gz  # type: ignore[misc]
             else:
                 yield raw
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # like open(): mkstemp's 0600 would surprise users
         os.replace(tmp, path)
         ok = True
     except OSError as e:
