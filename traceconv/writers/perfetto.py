@@ -218,6 +218,7 @@ def _write_descriptors(trace: Trace, lay: Layout, out: BinaryIO) -> np.ndarray:
                 (12, proc_rank[p["process_id"]]),
             ]
         )
+    counter_tracks = set(trace.column("counters", "track_id").tolist())
     max_lanes = int(lay.lanes_per_track.max()) if len(tracks) else 1
     lane_uuid = np.zeros((len(tracks), max_lanes), dtype=np.uint64)
     next_uuid = 0x2000000
@@ -231,7 +232,7 @@ def _write_descriptors(trace: Trace, lay: Layout, out: BinaryIO) -> np.ndarray:
         pid = pids[t["process_id"]]
         if t["kind"] in (TrackKind.THREAD, TrackKind.GPU_STREAM):
             body = [(5, parent_uuid), (4, [(1, pid), (2, tids[tid_]), (5, t["name"])])]
-        elif t["kind"] == TrackKind.COUNTER:
+        elif t["kind"] == TrackKind.COUNTER or tid_ in counter_tracks:
             body = [(5, parent_uuid), (2, t["name"]), (8, [])]
         else:
             body = [(5, parent_uuid), (2, t["name"])]
