@@ -34,15 +34,18 @@ CORRELATED = frozenset(["cuda_runtime", "cuda_driver", "kernel", "gpu_memcpy", "
 LAUNCH_CATEGORIES = frozenset(["cuda_runtime", "cuda_driver", "Runtime"])
 
 
+Scalar = Union[str, int, float, bool, None]  # hashable: these become dict keys
+
+
 class Event(msgspec.Struct):
     ph: str = ""
-    name: Any = ""
-    cat: Any = ""
-    pid: Any = 0
-    tid: Any = 0
+    name: Scalar = ""
+    cat: Scalar = ""
+    pid: Scalar = 0
+    tid: Scalar = 0
     ts: msgspec.Raw = msgspec.Raw()  # empty when absent
     dur: msgspec.Raw = msgspec.Raw()
-    id: Any = None
+    id: Scalar = None
     bp: Any = None
     s: Any = None
     args: msgspec.Raw = msgspec.Raw()
@@ -55,6 +58,11 @@ class _Corr(msgspec.Struct):
 _decode_events = msgspec.json.Decoder(list[Event]).decode
 _decode_corr = msgspec.json.Decoder(_Corr).decode
 _decode_any = msgspec.json.Decoder().decode
+_decode_event = msgspec.json.Decoder(Event).decode
+_encode_exact = msgspec.json.Encoder(decimal_format="number").encode
+# what a damaged or non-standard event can raise while being decoded
+JSON_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+MAX_NS = 1 << 62  # |ts|, |dur| beyond ~146 years are not times: the event is skipped
 
 # SGLang file names: [prefix-]{profile_id}-TP-{tp}[-DP-{dp}][-PP-{pp}][-EP-{ep}][-STAGE].trace.json.gz
 _RANK_TOKEN = re.compile(r"(?:^|[-_.])(TP|DP|PP|EP)-(\d+)", re.IGNORECASE)
@@ -103,18 +111,49 @@ def ranks_from_name(path: str, rank_from: str | None = None) -> RankInfo:
 
 
 def us_to_ns(raw: bytes) -> int:
-    """Exact ns from a JSON number of µs (``4457696249763.410`` → 4457696249763410)."""
+    """Exact ns from a JSON number of µs (``4457696249763.410`` → 4457696249763410).
+
+    Raises ValueError for anything that is not a number of plausible size (|ns| < 2^62)."""
+    ns = _us_to_ns(raw)
+    if not -MAX_NS < ns < MAX_NS:
+        raise ValueError(f"implausible time {raw[:40]!r}")
+    return ns
+
+
+def _us_to_ns(raw: bytes) -> int:
     if raw[:1] == b"-":
-        return -us_to_ns(raw[1:])
+        return -_us_to_ns(raw[1:])
     i = raw.find(b".")
     if i < 0:
         if b"e" in raw or b"E" in raw:
-            return int((Decimal(raw.decode()) * 1000).to_integral_value())
+            return _decimal_ns(raw)
         return int(raw) * 1000
     frac = raw[i + 1 :]
     if len(frac) <= 3 and frac.isdigit():
         return int(raw[:i] or b"0") * 1000 + int(frac + b"00"[: 3 - len(frac)] if len(frac) < 3 else frac)
-    return int((Decimal(raw.decode()) * 1000).to_integral_value())
+    return _decimal_ns(raw)
+
+
+def _decimal_ns(raw: bytes) -> int:
+    try:
+        d = Decimal(raw.decode("ascii"))
+    except (ArithmeticError, UnicodeDecodeError):
+        raise ValueError(f"not a number: {raw[:40]!r}") from None
+    if not d.is_finite() or abs(d) >= MAX_NS:  # also keeps 1e999999 from becoming a huge int
+        raise ValueError(f"implausible time {raw[:40]!r}")
+    return int((d * 1000).to_integral_value())
+
+
+def time_ns(raw: bytes, stats) -> int:
+    """`us_to_ns`, also accepting numbers written as JSON strings (``"ts": "12.5"``, counted)."""
+    try:
+        return us_to_ns(raw)
+    except ValueError:
+        if raw[:1] == b'"' and raw[-1:] == b'"' and len(raw) > 2:
+            ns = us_to_ns(raw[1:-1].strip())
+            stats["kineto_number_as_string"] += 1
+            return ns
+        raise
 
 
 class _TrackTable:
@@ -157,6 +196,7 @@ def _read(source, rank_from: str | None) -> Trace:
     flow_events: list[tuple[str, Any, Any, Any, int, str]] = []
     counters: list[tuple[int, str, int, bytes]] = []
     open_b: dict[int, list[int]] = {}
+    correlation_flow_starts = 0
     bad = 0
     stats = b.stats
     ts_a, dur_a, name_a, cat_a, par_a, corr_a = b.ts, b.dur, b.name, b.cat, b.parent, b.correlation
@@ -228,6 +268,9 @@ def _read(source, rank_from: str | None) -> Trace:
                     if not len(e.ts):
                         bad += 1
                         continue
+                    if e.cat in CORRELATION_FLOWS:  # launch → GPU op: rebuilt from correlation ids
+                        correlation_flow_starts += ph == "s"
+                        continue
                     flow_events.append((ph, e.cat, e.id, (e.pid, e.tid), us_to_ns(bytes(e.ts)), e.bp or ""))
                 elif ph == "C":
                     if not len(e.ts):
@@ -260,6 +303,8 @@ def _read(source, rank_from: str | None) -> Trace:
     if not scan.found_events:
         raise UnsupportedFormatError("JSON without a traceEvents array: not a Chrome/Kineto trace", source=source.name)
     header = _header(scan, source.name)
+    if correlation_flow_starts:
+        b.metadata["ac2g_flow_events"] = correlation_flow_starts
     return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
 
 
@@ -416,9 +461,6 @@ def _flows_from_correlation(b: TraceBuilder, tracks: _TrackTable, track_map, flo
     b.f_src.frombytes(src.astype(np.int64).tobytes())
     b.f_dst.frombytes(dst.astype(np.int64).tobytes())
     b.stats["kineto_gpu_ops_without_launch"] += int((~hit).sum())
-    ac2g = sum(1 for f in flow_events if f[1] in CORRELATION_FLOWS and f[0] == "s")
-    if ac2g:
-        b.metadata["ac2g_flow_events"] = ac2g
 
 
 CORRELATION_FLOWS = frozenset(["ac2g", "async"])  # launch → GPU op: rebuilt from correlation ids
@@ -428,7 +470,7 @@ def _bind_flow_events(b: TraceBuilder, tracks: _TrackTable, ts: np.ndarray, raw_
     """Other flows (``fwdbwd``, user flows): bind each s/t/f event to a slice like trace
     processor does — s/t and f with ``bp: e`` to the deepest slice enclosing it on its thread,
     other f to the next slice that begins there — and chain the events of one id."""
-    events = [f for f in flow_events if f[1] not in CORRELATION_FLOWS]
+    events = flow_events
     if not events or not len(ts):
         return
     dur = np.frombuffer(b.dur, dtype=np.int64)
