@@ -20,3 +20,7 @@ from analyzers import (  # noqa: F401
 )
 
 __all__ = ["diff", "fleet", "intervals", "iterations", "pipeline", "requests", "sglang_log", "step_labels", "steps"]
+
+from analyzers import layers  # noqa: E402  (GPU kernel time per module / layer from layerwise NVTX)
+
+__all__ += ["layers"]

@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analyzers.intervals import union_length_by_group
+from analyzers.intervals import innermost_containing, union_length_by_group
 from analyzers.step_labels import MODES, is_step_label, parse_label
 from traceconv.model.trace import Trace, TrackKind
 
-GPU_OP_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset")
+GPU_OP_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset", "cuda_graph")  # cuda_graph: nsys whole-graph records
 KERNEL_CATEGORIES = ("kernel", "Kernel")
 UNATTRIBUTED = "unattributed"
 
@@ -154,62 +154,14 @@ def attribute(trace: Trace) -> pd.DataFrame:
 
 
 def _containing_step(steps: pd.DataFrame, track: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Index (into `steps`) of the innermost step on `track` containing [start, end], else -1.
-
-    Sorted search of the last step starting at or before `start` on the same track, then up
-    the chain of enclosing steps until one contains the call (vectorised per level).
-    """
-    n = len(track)
-    result = np.full(n, -1, np.int64)
-    if not len(steps) or not n:
-        return result
-    s_track = steps["track"].to_numpy(np.int64)
-    s_start = steps["cpu_start_ns"].to_numpy(np.int64)
-    s_end = steps["cpu_end_ns"].to_numpy(np.int64)
-    order = np.lexsort((-s_end, s_start, s_track))
-    key_tr, key_st = s_track[order], s_start[order]
-    # enclosing step of each step (for nested labels), by the same search on the steps
-    parent = _enclosing(order, key_tr, key_st, s_track, s_start, s_end)
-    # candidates: last step (in sorted order) with same track and start <= launch start
-    hi = np.searchsorted(key_tr, track, "right")
-    lo = np.searchsorted(key_tr, track, "left")
-    pos = lo + _searchsorted_segments(key_st, lo, hi, start) - 1
-    cand = np.where(pos >= lo, order[np.clip(pos, 0, len(order) - 1)], -1)
-    for _ in range(64):
-        live = cand >= 0
-        ok = live & (s_start[np.maximum(cand, 0)] <= start) & (s_end[np.maximum(cand, 0)] >= end)
-        result[ok] = cand[ok]
-        nxt = live & ~ok
-        if not nxt.any():
-            break
-        cand = np.where(nxt, parent[np.maximum(cand, 0)], -1)
-    return result
-
-
-def _searchsorted_segments(keys: np.ndarray, lo: np.ndarray, hi: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each i: number of keys[lo[i]:hi[i]] <= values[i] (keys sorted within segments)."""
-    # shift each segment into its own numeric range: segments are disjoint and in order
-    out = np.zeros(len(values), np.int64)
-    for seg_lo, seg_hi in {(int(a), int(b)) for a, b in zip(lo, hi)}:
-        sel = (lo == seg_lo) & (hi == seg_hi)
-        out[sel] = np.searchsorted(keys[seg_lo:seg_hi], values[sel], "right")
-    return out
-
-
-def _enclosing(order, key_tr, key_st, s_track, s_start, s_end) -> np.ndarray:
-    parent = np.full(len(s_track), -1, np.int64)
-    stack: list[int] = []
-    last_track = None
-    for i in order.tolist():  # steps only: a few per forward pass
-        if s_track[i] != last_track:
-            stack = []
-            last_track = s_track[i]
-        while stack and s_end[stack[-1]] <= s_start[i]:
-            stack.pop()
-        if stack and s_end[stack[-1]] >= s_end[i]:
-            parent[i] = stack[-1]
-        stack.append(i)
-    return parent
+    """Index (into `steps`) of the innermost step on `track` containing [start, end], else -1
+    (`analyzers.intervals.innermost_containing`)."""
+    if not len(steps) or not len(track):
+        return np.full(len(track), -1, np.int64)
+    return innermost_containing(
+        steps["track"].to_numpy(np.int64), steps["cpu_start_ns"].to_numpy(np.int64), steps["cpu_end_ns"].to_numpy(np.int64),
+        np.asarray(track, np.int64), np.asarray(start, np.int64), np.asarray(end, np.int64),
+    )
 
 
 def per_step(trace: Trace) -> pd.DataFrame:

@@ -193,3 +193,78 @@ def test_field_numbers_match_perfetto_protos():
         num(pb.DebugAnnotation, n)
         for n in ("name_iid", "bool_value", "uint_value", "int_value", "double_value", "string_value", "string_value_iid", "dict_entries", "array_values", "name")
     )
+
+
+# ---- damaged and wrong input through the CLI -----------------------------------------------
+
+from traceconv.cli import main  # noqa: E402
+
+
+def _one_error_line(capsys, name: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and name in err[0], err
+    return err[0]
+
+
+def test_truncated_last_line_is_salvaged_with_a_count(tmp_path, capsys):
+    data = (FIX / "sglang_pp2dp2tp2.jsonl").read_bytes()
+    cut = data[: len(data) - 1000]  # the last line loses its end
+    p = tmp_path / "cut.jsonl"
+    p.write_bytes(cut)
+    out = tmp_path / "cut.pftrace"
+    assert main(["otel2perfetto", str(p), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "last line is incomplete" in err and "otlp_json_truncated_last_line" in err
+    kept = len(spans_of(decode(out.read_bytes())))
+    complete_lines = cut.count(b"\n")
+    whole = sum(len(sp["spans"]) for line in data.splitlines()[:complete_lines] for rs in json.loads(line)["resourceSpans"] for sp in rs["scopeSpans"])
+    assert whole <= kept < TRUTH["n_spans"]  # complete lines, and the complete spans of the cut one
+    assert main(["otel2perfetto", str(p), "-o", str(out), "--strict"]) == 1
+
+
+def test_damaged_middle_line_is_skipped_with_its_line_number(tmp_path, capsys):
+    lines = (FIX / "sglang_pp2dp2tp2.jsonl").read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3][:50] + b"\n"
+    p = tmp_path / "mid.jsonl"
+    p.write_bytes(b"".join(lines))
+    assert main(["otel2perfetto", str(p), "-o", str(tmp_path / "o.pftrace")]) == 0
+    assert f"{p}:4: skipped a damaged line" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, data, words",
+    [
+        ("empty.json", b"", "empty file"),
+        ("kineto.json", b'{"traceEvents": []}\n', "torch2perfetto"),
+        ("other.json", b'{"hello": "world"}\n', "not OTLP"),
+        ("bad.json.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00garbage", ""),
+        ("random.bin", bytes(range(256)) * 4, "not an OTel span dump"),
+        ("png.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not an OTel span dump"),
+    ],
+)
+def test_bad_input_is_one_line_exit_1(tmp_path, capsys, name, data, words):
+    p = tmp_path / name
+    p.write_bytes(data)
+    assert main(["otel2perfetto", str(p), "-o", str(tmp_path / "o.pftrace")]) == 1
+    assert words in _one_error_line(capsys, name)
+    assert not (tmp_path / "o.pftrace").exists()
+
+
+def test_stdin_and_refusing_to_overwrite_an_input(tmp_path, capsys, monkeypatch):
+    import io as _io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", _io.TextIOWrapper(_io.BytesIO((FIX / "sglang_pp2dp2tp2.jsonl").read_bytes())))
+    out = tmp_path / "stdin.pftrace"
+    assert main(["-q", "otel2perfetto", "-", "-o", str(out)]) == 0
+    assert len(spans_of(decode(out.read_bytes()))) == TRUTH["n_spans"]
+    src = tmp_path / "x.jsonl"
+    src.write_bytes((FIX / "sglang_pp2dp2tp2.jsonl").read_bytes())
+    assert main(["otel2perfetto", str(src), "-o", str(src)]) == 1
+    assert "refusing" in capsys.readouterr().err
+    assert src.read_bytes() == (FIX / "sglang_pp2dp2tp2.jsonl").read_bytes()
+
+
+def test_version_and_help():
+    assert main(["--version"]) == 0
+    assert main(["otel2perfetto", "--help"]) == 0

@@ -27,7 +27,7 @@ def cli(quiet: bool) -> None:
     output.set_quiet(quiet)
 
 
-COMMAND_MODULES = ["convert", "torch", "steps", "iters", "requests", "report"]
+COMMAND_MODULES = ["convert", "torch", "steps", "iters", "requests", "report", "nsys"]
 
 
 def _register() -> None:

@@ -12,6 +12,7 @@ from traceconv.cli import cli, output
 from traceconv.errors import DamagedInputError
 from traceconv.model.trace import Trace
 from traceconv.writers import format_for_path, write_trace
+from traceconv.writers.summary import summary_table
 
 OTEL_SUFFIXES = (".json", ".jsonl", ".gz", ".zst", ".pb", ".proto", ".bin", ".txt", ".log")
 
@@ -47,9 +48,9 @@ def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: s
         counts = write_trace(trace, out, fmt)
     elapsed = time.perf_counter() - t0
     summary = f"{counts['slices']} slices, {counts['instants']} instants, {counts['flows']} flows"
-    if trace.stats:
-        summary += f"; {_stats_line(trace)}"
     output.status(f"Converted {len(inputs)} input(s) in {elapsed:.2f} s: {summary}")
+    for line in summary_table(trace):
+        output.status(line)
     if output_path != "-":
         output.status(f"Wrote {output_path}")
 

@@ -47,6 +47,8 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefe
     for item in inputs:
         if item == "-":
             out.append("-")
+        elif _is_gputrace(item):
+            raise TraceconvError(f"this is {GPUTRACE}", source=item)
         elif os.path.isdir(item) and os.path.isfile(os.path.join(item, "_traceconv.json")):
             out.append(item)  # a traceconv Parquet dataset is one input
         elif os.path.isdir(item):
@@ -58,18 +60,32 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefe
             if prefer and any(prefer in os.path.basename(f) for f in files):
                 files = [f for f in files if prefer in os.path.basename(f)]
             if not files:
+                if any(_is_gputrace(f) for f in os.listdir(item)):
+                    raise TraceconvError(f"directory holds no trace files, only {GPUTRACE}", source=item)
                 raise TraceconvError("directory holds no trace files", source=item)
             out += files
         elif not os.path.exists(item) and glob.has_magic(item):
             matches = sorted(glob.glob(item))
             if not matches:
                 raise TraceconvError("no file matches this pattern", source=item)
+            for m in matches:
+                if _is_gputrace(m):
+                    raise TraceconvError(f"this is {GPUTRACE}", source=m)
             out += matches
         elif not os.path.exists(item):
             raise TraceconvError("no such file", source=item)
         else:
             out.append(item)
     return out
+
+
+GPUTRACE = ("an Xcode GPU capture (.gputrace, as MLX's mx.metal.start_capture writes): it holds Metal command "
+            "buffers, not a timeline, and cannot be converted; open it in Xcode, or profile with the PyTorch "
+            "profiler (SGLang /start_profile, bench_one_batch --profile on CUDA/ROCm) and convert that Kineto trace")
+
+
+def _is_gputrace(path: str) -> bool:
+    return os.path.basename(path.rstrip("/" + os.sep)).lower().endswith(".gputrace")
 
 
 def open_input(path: str):
@@ -119,7 +135,7 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         raise TraceconvError(f"cannot write here: {e.strerror}", source=path) from None
     ok = False
     try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+        with _terminate_cleanly(), os.fdopen(fd, "wb", buffering=1 << 20) as raw:
             if path.endswith(".gz"):
                 with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
                     yield gz  # type: ignore[misc]
@@ -137,6 +153,28 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     finally:
         if not ok and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """SIGTERM/SIGHUP (a CI timeout, a closed terminal) unwind like an exception while an output
+    is being written, so the temporary file is removed; exit status 128 + signal."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def human_bytes(n: int) -> str:

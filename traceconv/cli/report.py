@@ -8,7 +8,7 @@ from traceconv.cli import cli, output
 from traceconv.cli.tables import emit_table, format_table, table_options
 from traceconv.errors import GateTripped
 
-TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst")
+TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst", ".sqlite")
 
 
 def _percent(text: str) -> float:

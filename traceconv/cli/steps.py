@@ -7,7 +7,7 @@ import click
 from traceconv.cli import cli, output
 from traceconv.cli.tables import emit_table, table_options
 
-TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst")
+TRACE_SUFFIXES = (".json", ".json.gz", ".json.zst", ".gz", ".zst", ".sqlite")
 
 
 @cli.command("steps")

@@ -57,7 +57,7 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
     order = spans[np.lexsort((spans, depth[spans], -end[spans], ts[spans], track[spans]))]
     track_sorted = track[order]
     bounds = np.flatnonzero(np.diff(track_sorted)) + 1
-    groups = np.split(order, bounds)
+    groups = np.split(order, bounds) if len(order) else []  # (instants only: no groups)
 
     seq = 0
     for g in groups:

@@ -39,7 +39,10 @@ def with_ranks(label: str, ranks: Ranks) -> str:
 
 
 def as_rank(value) -> int | None:
+    """An int64 from an int, a numeric string or a float; None for anything else (NaN, ±inf,
+    out of range, lists...)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        v = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return v if -(1 << 63) <= v < (1 << 63) else None

@@ -26,7 +26,7 @@ import numpy as np
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
 from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
-from traceconv.readers.json_events import ScanResult, iter_event_chunks
+from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
 from traceconv.readers.source import open_source
 
 GPU_CATEGORIES = frozenset(["kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "Kernel", "Memcpy", "Memset"])
@@ -186,6 +186,8 @@ def _read(source, rank_from: str | None) -> Trace:
         raise MalformedTraceError("empty file" if not source.damage else f"unreadable: {source.damage[0]}", source=source.name)
     if head[:1] not in (b"{", b"["):
         raise UnsupportedFormatError("not a JSON trace (Chrome/Kineto traces are JSON objects or arrays)", source=source.name)
+    if head[:1] == b"{" and (b'"resourceSpans"' in head or b'"batches"' in head):
+        raise UnsupportedFormatError("this is an OTel span dump, not a PyTorch/Chrome trace: use `traceconv otel2perfetto`", source=source.name)
     b = TraceBuilder()
     b.args_json = bytearray()
     scan = ScanResult()
@@ -208,10 +210,8 @@ def _read(source, rank_from: str | None) -> Trace:
         for chunk in iter_event_chunks(source.stream, scan):
             try:
                 events = _decode_events(chunk)
-            except msgspec.ValidationError:
+            except JSON_ERRORS:
                 events = _decode_leniently(chunk, stats)
-            except msgspec.DecodeError as e:
-                raise MalformedTraceError(f"invalid JSON in the events ({str(e)[:120]})", source=source.name) from None
             for e in events:
                 ph = e.ph
                 if ph == "X" or ph == "i" or ph == "I" or ph == "B":
@@ -220,10 +220,10 @@ def _read(source, rank_from: str | None) -> Trace:
                         bad += 1
                         continue
                     try:
-                        ts = us_to_ns(raw_ts)
+                        ts = time_ns(raw_ts, stats)
                         raw_dur = bytes(e.dur) if ph == "X" else b""
-                        dur = INSTANT if ph != "X" else (us_to_ns(raw_dur) if raw_dur else 0)
-                    except (ValueError, ArithmeticError):
+                        dur = INSTANT if ph != "X" else (time_ns(raw_dur, stats) if raw_dur else 0)
+                    except ValueError:
                         bad += 1
                         continue
                     if dur < 0 and ph == "X":
@@ -248,20 +248,27 @@ def _read(source, rank_from: str | None) -> Trace:
                             try:
                                 c = _decode_corr(raw).correlation
                                 corr = c if c is not None else -1
-                            except (msgspec.DecodeError, msgspec.ValidationError):
+                            except JSON_ERRORS:
                                 pass
                     args_end.append(len(args_blob))
                     corr_a.append(corr)
                     if ph == "B":
                         open_b.setdefault(t, []).append(row)
                 elif ph == "E":
+                    try:
+                        end = time_ns(bytes(e.ts), stats)
+                    except ValueError:
+                        bad += 1
+                        continue
                     t = track_get(e.pid, e.tid)
                     stack = open_b.get(t)
-                    if not stack or not len(e.ts):
+                    if not stack:
                         stats["chrome_unmatched_end"] += 1
                         continue
                     row = stack.pop()
-                    b.dur[row] = max(0, us_to_ns(bytes(e.ts)) - ts_a[row])
+                    if end < ts_a[row]:
+                        stats["kineto_negative_duration"] += 1
+                    b.dur[row] = max(0, end - ts_a[row])
                 elif ph == "M":
                     meta_events.append(e)
                 elif ph in ("s", "t", "f"):
@@ -271,12 +278,18 @@ def _read(source, rank_from: str | None) -> Trace:
                     if e.cat in CORRELATION_FLOWS:  # launch → GPU op: rebuilt from correlation ids
                         correlation_flow_starts += ph == "s"
                         continue
-                    flow_events.append((ph, e.cat, e.id, (e.pid, e.tid), us_to_ns(bytes(e.ts)), e.bp or ""))
+                    try:
+                        flow_events.append((ph, e.cat, e.id, (e.pid, e.tid), time_ns(bytes(e.ts), stats), e.bp or ""))
+                    except ValueError:
+                        bad += 1
                 elif ph == "C":
                     if not len(e.ts):
                         bad += 1
                         continue
-                    counters.append((track_get(e.pid, e.tid), str(e.name), us_to_ns(bytes(e.ts)), bytes(e.args) or b"{}"))
+                    try:
+                        counters.append((track_get(e.pid, e.tid), str(e.name), time_ns(bytes(e.ts), stats), bytes(e.args) or b"{}"))
+                    except ValueError:
+                        bad += 1
                 else:
                     stats[f"chrome_unsupported_ph_{ph or 'missing'}"] += 1
     except MalformedTraceError:
@@ -290,7 +303,8 @@ def _read(source, rank_from: str | None) -> Trace:
             b.dur[row] = 0
     if bad:
         stats["kineto_bad_events"] += bad
-        b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts")
+        b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts (missing, not a number or implausible)")
+    _warn_counts(b, source.name)
     if scan.truncated:
         stats["kineto_truncated_events_lost"] += 1
         b.warnings.append(
@@ -301,31 +315,130 @@ def _read(source, rank_from: str | None) -> Trace:
         stats["compressed_stream_damaged"] += 1
         b.warnings.append(f"{source.name}: {note}; kept what came before")
     if not scan.found_events:
-        raise UnsupportedFormatError("JSON without a traceEvents array: not a Chrome/Kineto trace", source=source.name)
+        raise _no_events_error(scan, source.name)
+    if not len(ts_a) and not counters:
+        if stats["kineto_bad_events"]:
+            why = " (nested too deeply)" if stats["kineto_event_nested_too_deeply"] else ""
+            raise MalformedTraceError(f"no usable events: all {stats['kineto_bad_events']} were damaged{why}", source=source.name)
+        b.warnings.append(f"{source.name}: the trace holds no events")
     header = _header(scan, source.name)
     if correlation_flow_starts:
         b.metadata["ac2g_flow_events"] = correlation_flow_starts
     return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
 
 
+def _warn_counts(b: TraceBuilder, name: str) -> None:
+    """Warnings for what was counted event by event (the counts themselves are in `stats`)."""
+    stats = b.stats
+    odd_ph = {k[len("chrome_unsupported_ph_"):]: v for k, v in stats.items() if k.startswith("chrome_unsupported_ph_") and v}
+    if odd_ph:
+        b.warnings.append(f"{name}: skipped {sum(odd_ph.values())} events with a missing or unsupported ph "
+                          f"({', '.join(f'{k}: {v}' for k, v in sorted(odd_ph.items()))})")
+    if stats["kineto_negative_duration"]:
+        b.warnings.append(f"{name}: {stats['kineto_negative_duration']} events had a negative duration: kept with duration 0")
+    if stats["kineto_events_repaired"]:
+        b.warnings.append(f"{name}: {stats['kineto_events_repaired']} events had non-standard JSON (NaN/Infinity, invalid UTF-8): "
+                          "kept, NaN/Infinity in args as null, bad bytes as U+FFFD")
+    if stats["chrome_unmatched_end"] or stats["chrome_unclosed_begin"]:
+        b.warnings.append(f"{name}: {stats['chrome_unclosed_begin']} B events never ended (kept with duration 0), "
+                          f"{stats['chrome_unmatched_end']} E events had no B")
+
+
+def _no_events_error(scan: ScanResult, name: str) -> Exception:
+    text = bytes(scan.header).strip()
+    m = re.search(rb'"traceEvents"\s*:\s*(.)', text)
+    if m and m.group(1) != b"[":
+        return UnsupportedFormatError("traceEvents is not a list: not a Chrome/Kineto trace", source=name)
+    if text and not _parses(text):
+        return MalformedTraceError(f"file ends before its traceEvents array (truncated at byte {len(text)}?)", source=name)
+    return UnsupportedFormatError("JSON without a traceEvents array: not a Chrome/Kineto trace", source=name)
+
+
+def _parses(text: bytes) -> bool:
+    try:
+        _decode_any(text)
+    except JSON_ERRORS:
+        return False
+    return True
+
+
 def _decode_leniently(chunk: bytes, stats) -> list[Event]:
-    """Events one by one, skipping those of the wrong shape (e.g. ``ph`` not a string)."""
+    """Events one by one (a block that did not decode as a whole): events of the wrong shape
+    are normalised, non-standard JSON (NaN, invalid UTF-8) repaired, the rest skipped; all counted."""
     out = []
-    for obj in _decode_any(chunk):
+    for raw in split_events(chunk):
         try:
-            out.append(_with_raw_args(obj))
-        except (msgspec.ValidationError, TypeError):
+            out.append(_decode_event(raw))
+            continue
+        except msgspec.ValidationError:
+            try:
+                obj = _decode_any(raw)  # valid JSON, odd types: normalise
+            except RecursionError:
+                stats["kineto_event_nested_too_deeply"] += 1
+                obj = None
+            except JSON_ERRORS:
+                obj = None
+        except RecursionError:
+            stats["kineto_event_nested_too_deeply"] += 1
+            obj = None
+        except JSON_ERRORS:
+            obj = _repair(raw)
+            if obj is not None:
+                stats["kineto_events_repaired"] += 1
+        if not isinstance(obj, dict):
+            stats["kineto_bad_events"] += 1
+            continue
+        try:
+            out.append(_normalised(obj))
+        except (msgspec.ValidationError, TypeError, ValueError, RecursionError):
             stats["kineto_bad_events"] += 1
     return out
 
 
-def _with_raw_args(obj: dict) -> Event:
-    """An event decoded generically, its raw fields re-encoded (the lenient path only)."""
-    raw = {k: msgspec.Raw(msgspec.json.encode(obj[k])) for k in ("ts", "dur", "args") if k in obj}
-    ev = msgspec.convert({k: v for k, v in obj.items() if k not in raw}, Event)
+def _repair(raw: bytes) -> dict | None:
+    """Python's json reads NaN/Infinity (as json.dumps writes them); bad UTF-8 becomes U+FFFD;
+    numbers stay exact (Decimal). None if it still is not an event."""
+    import json
+
+    try:
+        obj = json.loads(raw.decode("utf-8", "replace"), parse_float=Decimal)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _normalised(obj: dict) -> Event:
+    """An event decoded generically: raw fields re-encoded exactly, unhashable ids as JSON text."""
+    raw = {k: msgspec.Raw(_encode_exact(_finite(obj[k]))) for k in ("ts", "dur", "args") if k in obj}
+    fields = {}
+    for k in ("ph", "name", "cat", "pid", "tid", "id"):
+        if k in obj:
+            v = obj[k]
+            if isinstance(v, Decimal):
+                v = float(v)
+            if not (v is None or isinstance(v, (str, int, float, bool))) or (k == "ph" and not isinstance(v, str)):
+                v = _encode_exact(_finite(v)).decode()
+            fields[k] = v
+    for k in ("bp", "s"):
+        if k in obj:
+            fields[k] = _finite(obj[k])
+    ev = msgspec.convert(fields, Event)
     for k, v in raw.items():
         setattr(ev, k, v)
     return ev
+
+
+def _finite(v):
+    """NaN/Infinity (not JSON) → None, also inside containers."""
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, Decimal):
+        return v if v.is_finite() else None
+    if isinstance(v, dict):
+        return {str(k): _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
 
 
 def _header(scan: ScanResult, name: str) -> dict:
@@ -346,6 +459,10 @@ def _header(scan: ScanResult, name: str) -> dict:
 def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_events, flow_events, counters, name: str, rank_from) -> Trace:
     n = len(b.ts)
     base = header.get("baseTimeNanoseconds")
+    if base is not None and not (isinstance(base, int) and not isinstance(base, bool) and 0 <= base < MAX_NS):
+        b.stats["kineto_bad_base_time"] += 1
+        b.warnings.append(f"{name}: ignored an implausible baseTimeNanoseconds ({str(base)[:40]})")
+        base = None
     ts = np.frombuffer(b.ts, dtype=np.int64).copy() if n else np.zeros(0, np.int64)
     clock = "relative to baseTimeNanoseconds"
     if isinstance(base, int):
@@ -385,7 +502,7 @@ def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_
         elif e.name == "process_labels":
             labels_meta[e.pid] = str(a.get("labels", ""))
     # one process for the file; the CPU pid is its pid
-    cpu_pids = sorted({k[0] for k in tracks.ids if k not in tracks.gpu and isinstance(k[0], int)})
+    cpu_pids = sorted({k[0] for k in tracks.ids if k not in tracks.gpu and as_rank(k[0]) == k[0] and isinstance(k[0], int)})
     labels = [f"file={os.path.basename(name)}"]
     for key in ("host_name", "baseTimeNanoseconds", "schemaVersion"):
         if key in header:

@@ -29,6 +29,7 @@ THREAD_KEYS = frozenset(
 )
 STATUS_ERROR = 2
 MASK64 = (1 << 64) - 1
+MAX_TIME = (1 << 63) - 1
 _MISSING = np.iinfo(np.int64).min
 
 
@@ -61,6 +62,24 @@ class SpanCollector:
         self.l_attrs: dict[int, list[tuple[str, Any]]] = {}
         self.status_message: dict[int, str] = {}
         self.sources: list[dict[str, Any]] = []
+        self.bad_time_example: tuple | None = None
+
+    # -- validation of what the format readers decoded --------------------------------------
+    def times_ok(self, start: int, end: int, raw_start: Any = None, raw_end: Any = None) -> bool:
+        """False (and counted as ``span_bad_time``) for a span whose times are not Unix ns that
+        fit int64: such a span cannot be placed on a timeline and is skipped."""
+        if 0 <= start <= MAX_TIME and 0 <= end <= MAX_TIME:
+            return True
+        self.b.stats["span_bad_time"] += 1
+        if self.bad_time_example is None:
+            self.bad_time_example = (str(raw_start)[:40], str(raw_end)[:40])
+        return False
+
+    def event_time_ok(self, ts: int) -> bool:
+        if 0 <= ts <= MAX_TIME:
+            return True
+        self.b.stats["span_event_bad_time"] += 1
+        return False
 
     # -- filled by the format readers -------------------------------------------------------
     def add_resource(self, attrs: list[tuple[str, Any]], key: Any = None) -> int:
@@ -101,8 +120,17 @@ class SpanCollector:
         bad = end < start
         if bad.any():
             stats["span_end_before_start"] += int(bad.sum())
+            b.warnings.append(f"{int(bad.sum())} spans end before they start: kept with duration 0 (their end time is in otel.end_time_unix_nano)")
             for row in np.flatnonzero(bad).tolist():
                 b.add_arg(row, "otel.end_time_unix_nano", int(end[row]))
+        if stats["span_bad_time"]:
+            start_text, end_text = self.bad_time_example or ("?", "?")
+            b.warnings.append(f"skipped {stats['span_bad_time']} spans whose times are not Unix nanoseconds "
+                              f"(e.g. start {start_text!r}, end {end_text!r})")
+        if stats["span_event_bad_time"]:
+            b.warnings.append(f"skipped {stats['span_event_bad_time']} span events whose times are not Unix nanoseconds")
+        if n == 0:
+            b.warnings.append("the input holds no spans")
         dur = np.where(bad, 0, end - start)
         b.dur = array("q", dur.tobytes()) if n else array("q")
 
@@ -124,8 +152,13 @@ class SpanCollector:
             return np.zeros(0, np.int64)
         psid = _copy(self.parent_span_id, np.uint64)
         parent = self._lookup(_copy(self.trace_hi, np.uint64), _copy(self.trace_lo, np.uint64), psid)
-        parent[parent == np.arange(n)] = -1  # a span that is its own parent
-        orphans = (psid != 0) & (parent < 0)
+        breaks = _break_cycles(parent)  # a span that is its own parent, A → B → A, ...
+        cyclic = int(breaks.sum())
+        if cyclic:
+            self.b.stats["span_parent_cycle"] += cyclic
+            self.b.warnings.append(f"{cyclic} spans closed a parent cycle (a span its own ancestor): drawn as roots, "
+                                   "their parent_span_id kept")
+        orphans = (psid != 0) & (parent < 0) & ~breaks
         self.b.stats["span_parent_missing"] += int(orphans.sum())
         self._orphans = orphans
         return parent
@@ -405,6 +438,41 @@ class ArgColumns:
         b.a_owner.frombytes((_copy(self.owner, np.int64) + offset).tobytes())
         for src, dst in ((self.key, b.a_key), (self.kind, b.a_kind), (self.int, b.a_int), (self.dbl, b.a_dbl), (self.str, b.a_str)):
             dst.extend(src)
+
+
+def _break_cycles(parent: np.ndarray) -> np.ndarray:
+    """Cut parent cycles in place: the link of one span per cycle (its smallest row) becomes
+    -1. Returns the rows whose link was cut.
+
+    Pointer doubling: after k rounds `anc` is the 2^k-th ancestor, -1 once the chain ended; a
+    chain still alive after more than n steps runs into a cycle, and that ancestor lies on it.
+    """
+    n = len(parent)
+    cut = np.zeros(n, bool)
+    while n:
+        anc = parent.copy()
+        steps = 1
+        while steps <= n:
+            live = anc >= 0
+            if not live.any():
+                return cut
+            anc[live] = anc[anc[live]]
+            steps *= 2
+        if not (anc >= 0).any():
+            return cut
+        seen: set[int] = set()
+        for r in np.unique(anc[anc >= 0]).tolist():
+            if r in seen:
+                continue
+            members = [r]
+            x = int(parent[r])
+            while x != r:
+                members.append(x)
+                x = int(parent[x])
+            seen.update(members)
+            parent[min(members)] = -1
+            cut[min(members)] = True
+    return cut
 
 
 def _copy(a: array, dtype) -> np.ndarray:

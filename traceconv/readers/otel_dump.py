@@ -74,8 +74,10 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
             break
     try:
         json_line = msgspec.json.decode(first_line.strip()) is not None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         json_line = False
+    # a first line that is OTLP/JSON but damaged or cut: still JSON Lines (salvaged line by line)
+    json_line = json_line or first_line.lstrip().startswith((b'{"resourceSpans"', b'{"batches"'))
     walker = otel_json.JsonSpanWalker(col, source.name)
     n = 0
     if json_line:
@@ -96,7 +98,13 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
                 progress(source, lineno)
         _bad_ids(walker, col, source)
         return n
-    text = (first_line + source.stream.read()).decode("utf-8", "replace")
+    data = first_line + source.stream.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "replace")
+        col.b.stats["otlp_json_invalid_utf8"] += 1
+        col.b.warnings.append(f"{source.name}: invalid UTF-8 replaced by U+FFFD")
     for obj in otel_json.iter_concatenated(text, source.name, col.b):
         if not isinstance(obj, dict):
             raise UnsupportedFormatError("JSON but not OTLP spans", source=source.name)
@@ -107,8 +115,7 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
                 raise MalformedTraceError(f"bad OTLP document ({e})", source=source.name) from None
             n += walker.walk(doc)
         elif "context" in obj and "name" in obj:
-            otel_json.console_span(obj, col, source.name)
-            n += 1
+            n += otel_json.console_span(obj, col, source.name)
         elif "traceEvents" in obj:
             raise UnsupportedFormatError("this is a PyTorch/Chrome trace, not OTel spans: use `traceconv torch2perfetto`", source=source.name)
         elif "data" in obj:
@@ -117,6 +124,16 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
             raise UnsupportedFormatError("JSON but not OTLP spans", source=source.name)
     _bad_ids(walker, col, source)
     return n
+
+
+def _unzstd(body: bytes, name: str, offset: int) -> bytes:
+    import zstandard
+
+    try:
+        out = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    except zstandard.ZstdError as e:
+        raise MalformedTraceError(f"bad zstd frame ({e})", source=name, where=f"offset {offset}") from None
+    return out
 
 
 def _bad_ids(walker: otel_json.JsonSpanWalker, col: SpanCollector, source: Source) -> None:
@@ -132,30 +149,38 @@ def _read_binary(source: Source, col: SpanCollector, head: bytes, progress) -> i
     n = 0
     if otel_proto.looks_be_framed(head, None if source.compression else source.size):
         walker = None
+        good = 0
         for offset, body in otel_proto.iter_be_frames(source.stream, name, col.b):
-            if body[:4] == ZSTD_MAGIC:
-                import zstandard
-
-                try:
-                    body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
-                except zstandard.ZstdError as e:
-                    raise MalformedTraceError(f"bad zstd frame ({e})", source=name, where=f"offset {offset}") from None
-            if body.lstrip()[:1] == b"{":
-                walker = walker or otel_json.JsonSpanWalker(col, name)
-                try:
-                    doc = otel_json._decode_line(body)
-                except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                    raise MalformedTraceError(f"bad OTLP/JSON message ({otel_json._short(e)})", source=name, where=f"offset {offset}") from None
-                n += walker.walk(doc)
-            else:
-                n += otel_proto.walk_proto(otel_proto.parse_message(body, name, f"offset {offset}"), col)
+            try:
+                if body[:4] == ZSTD_MAGIC:
+                    body = _unzstd(body, name, offset)
+                if body.lstrip()[:1] == b"{":
+                    walker = walker or otel_json.JsonSpanWalker(col, name)
+                    try:
+                        doc = otel_json.decode_document(body, name, f"offset {offset}", col.b)
+                    except otel_json.JSON_ERRORS as e:
+                        raise MalformedTraceError(f"bad OTLP/JSON message ({otel_json._short(e)})", source=name, where=f"offset {offset}") from None
+                    n += walker.walk(doc)
+                else:
+                    n += otel_proto.walk_proto(otel_proto.parse_message(body, name, f"offset {offset}"), col)
+            except MalformedTraceError as e:
+                if good == 0:
+                    raise
+                col.b.stats["otlp_proto_bad_message"] += 1
+                col.b.warnings.append(f"skipped a damaged message: {e}")
+                continue
+            good += 1
+        if walker is not None:
+            _bad_ids(walker, col, source)
         return n
     data = source.stream.read()
     if data[:1] == b"\x0a":
         try:
-            return otel_proto.walk_proto(otel_proto.parse_message(data, name, "offset 0"), col)
+            msg = otel_proto.parse_message(data, name, "offset 0")
         except MalformedTraceError:
-            pass
+            msg = None
+        if msg is not None and otel_proto.count_spans(msg):  # (any protobuf parses as something)
+            return otel_proto.walk_proto(msg, col)
     try:
         for offset, body in otel_proto.iter_varint_frames(data, name, col.b):
             n += otel_proto.walk_proto(otel_proto.parse_message(body, name, f"offset {offset}"), col)

@@ -109,6 +109,10 @@ def _any(v) -> Any:
     return getattr(v, which)
 
 
+def count_spans(msg) -> int:
+    return sum(len(ss.spans) for rs in msg.resource_spans for ss in rs.scope_spans)
+
+
 def walk_proto(msg, col: SpanCollector) -> int:
     """Append every span of a decoded `TracesData` to the collector."""
     b = col.b
@@ -118,6 +122,8 @@ def walk_proto(msg, col: SpanCollector) -> int:
         for ss in rs.scope_spans:
             cat = b.categories.code(ss.scope.name or "otel")
             for sp in ss.spans:
+                if not col.times_ok(sp.start_time_unix_nano, sp.end_time_unix_nano, sp.start_time_unix_nano, sp.end_time_unix_nano):
+                    continue
                 row = len(b.ts)
                 tid = int.from_bytes(sp.trace_id, "big") if len(sp.trace_id) == 16 else 0
                 col.trace_hi.append(tid >> 64)
@@ -137,7 +143,8 @@ def walk_proto(msg, col: SpanCollector) -> int:
                 for kv in sp.attributes:
                     b.add_arg(row, kv.key, _any(kv.value))
                 for ev in sp.events:
-                    col.add_event(row, ev.time_unix_nano, ev.name, [(kv.key, _any(kv.value)) for kv in ev.attributes])
+                    if col.event_time_ok(ev.time_unix_nano):
+                        col.add_event(row, ev.time_unix_nano, ev.name, [(kv.key, _any(kv.value)) for kv in ev.attributes])
                 for link in sp.links:
                     ltid = int.from_bytes(link.trace_id, "big") if link.trace_id else 0
                     lsid = int.from_bytes(link.span_id, "big") if link.span_id else 0

@@ -17,6 +17,7 @@ from traceconv.model.layout import layout
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TrackKind
 from traceconv.writers.ids import unique_ids
 from traceconv.writers.perfetto import SPAN_KIND_NAMES, STATUS_NAMES
+from traceconv.writers.summary import run_summary
 
 _enc = msgspec.json.Encoder().encode
 
@@ -122,7 +123,7 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
         cnames = {t["track_id"]: t["name"] for t in tracks}
         for t, c_ts, v in zip(trace.column("counters", "track_id").tolist(), ctr_ts.tolist(), trace.column("counters", "value").tolist()):
             emit(b'{"ph":"C","pid":%d,"tid":0,"ts":%s,"name":%s,"args":{"value":%s}}' % (track_pid[t], _us(c_ts - base), _enc(cnames[t]), _enc(v)))
-    other = {"traceconv": {"stats": dict(trace.stats)}}
+    other = {"traceconv": run_summary(trace)}
     out.write(b'\n],"otherData":' + _enc(other) + b"}\n")
     return {"slices": int((dur != INSTANT).sum()), "instants": int((dur == INSTANT).sum()), "flows": trace.flows.num_rows}
 

@@ -30,6 +30,7 @@ from traceconv.writers.protowire import Pieces, encode_message, frame_packet
 # against perfetto_trace_pb2.
 P_TIMESTAMP, P_TRACK_EVENT, P_SEQ_ID, P_INTERNED, P_SEQ_FLAGS = 8, 11, 10, 12, 13
 P_TRACK_DESCRIPTOR, P_FIRST_ON_SEQ = 60, 87
+P_CHROME_EVENTS, CEB_METADATA = 5, 2  # TracePacket.chrome_events, ChromeEventBundle.metadata
 TE_TYPE, TE_TRACK_UUID, TE_NAME_IID, TE_CATEGORY_IIDS, TE_DEBUG = 9, 11, 10, 3, 4
 TE_FLOW_IDS, TE_TERMINATING_FLOW_IDS, TE_DOUBLE_COUNTER = 47, 48, 44
 DA_NAME_IID, DA_BOOL, DA_UINT, DA_INT, DA_DOUBLE, DA_STRING, DA_STRING_IID = 1, 2, 3, 4, 5, 6, 17
@@ -68,6 +69,7 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
     value_base = len(values)
     system_values = SPAN_KIND_NAMES + STATUS_NAMES
     _write_interned(out, names, cats, keys + SYSTEM_KEYS, values + system_values)
+    _write_run_summary(trace, out)
 
     annotations = _annotations(trace, key_base, value_base)
     raw_json = _raw_json_args(trace)  # Chrome/Kineto args: copied into the output as they are
@@ -242,6 +244,24 @@ def _write_descriptors(trace: Trace, lay: Layout, out: BinaryIO) -> np.ndarray:
             emit([(1, next_uuid), (5, uuid), (2, t["name"]), (12, k)])
             next_uuid += 1
     return lane_uuid
+
+
+def _write_run_summary(trace: Trace, out: BinaryIO) -> None:
+    """The run summary as Chrome metadata (a `ChromeEventBundle` packet): trace processor puts
+    each entry in its ``metadata`` table as ``cr-<name>`` (``traceconv_stats`` as JSON, one
+    ``traceconv_stats.<reason>`` int per reason, ``traceconv_damage``, ``traceconv_warnings``)."""
+    import json
+
+    from traceconv import __version__
+    from traceconv.writers.summary import run_summary
+
+    summary = run_summary(trace)
+    entries = [[(1, "traceconv_version"), (2, __version__)], [(1, "traceconv_stats"), (5, json.dumps(summary["stats"]))],
+               [(1, "traceconv_damage"), (4, summary["damage"])]]
+    entries += [[(1, f"traceconv_stats.{k}"), (4, v)] for k, v in summary["stats"].items()]
+    if summary["warnings"]:
+        entries.append([(1, "traceconv_warnings"), (5, json.dumps(summary["warnings"]))])
+    out.write(frame_packet(encode_message([(P_CHROME_EVENTS, [(CEB_METADATA, e) for e in entries]), (P_SEQ_ID, SEQUENCE_ID)])))
 
 
 def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list[str], values: list[str]) -> None:

@@ -1,0 +1,402 @@
+"""Damaged, hostile and wrong-format inputs (tests/bad_inputs/): every reader either salvages
+(exit 0, a warning and counts on stderr) or refuses in one line (exit 1, ``error: <file>...``),
+never a traceback, never a hang, memory bounded; truncated traces keep ≥ 99% of their complete
+events and say how much was lost; outputs appear atomically or not at all."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.bad_inputs import make_bad_inputs as mk
+from tests.perfetto_check import decode
+from traceconv.cli import cli, main
+from traceconv.errors import TraceconvError
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = mk.all_cases()
+BIG = mk.big_cases()
+TIME_LIMIT_S = 20  # one small case, in-process (most take milliseconds)
+BIG_TIME_LIMIT_S = 90
+BIG_MEMORY_LIMIT_MB = 1500  # peak RSS of a whole `traceconv` process on a big case
+
+
+def _commands() -> set[str]:
+    from traceconv.cli import _register
+
+    _register()
+    return set(cli.commands)
+
+
+def _skip_unless_command(command: str) -> None:
+    if command not in _commands():
+        pytest.skip(f"`traceconv {command}` does not exist in this checkout yet")
+
+
+def _argv(case: mk.Case, path: Path, out_dir: Path) -> list[str]:
+    if case.converts:
+        return [case.command, str(path), "-o", str(out_dir / "out.pftrace")]
+    return [case.command, str(path)]
+
+
+@contextmanager
+def _deadline(seconds: int):
+    """Fail (instead of hanging the suite) if the block runs longer than `seconds`."""
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check_outcome(case: mk.Case, rc: int, err: str, out_dir: Path | None) -> None:
+    assert "Traceback" not in err, err
+    assert "internal error" not in err, err
+    if case.exit == 1:
+        lines = err.strip().splitlines()
+        assert rc == 1, f"expected exit 1, got {rc}: {err}"
+        assert len(lines) == 1, f"expected one stderr line, got: {err}"
+        assert lines[0].startswith("error: "), lines[0]
+        assert case.name in lines[0], f"the error does not name the file: {lines[0]}"
+        assert case.message.lower() in lines[0].lower(), f"expected {case.message!r} in {lines[0]!r}"
+        if out_dir is not None:
+            assert not list(out_dir.iterdir()), "a failed run left files behind"
+    else:
+        assert rc == 0, f"expected exit 0, got {rc}: {err}"
+        assert case.message.lower() in err.lower(), f"expected {case.message!r} in stderr: {err}"
+        if case.converts:
+            assert re.search(r"Converted .*: \d+ slices, \d+ instants, \d+ flows", err), err
+            assert [p.name for p in out_dir.iterdir()] == ["out.pftrace"], "temp files left behind"
+            decode((out_dir / "out.pftrace").read_bytes())  # our output is a valid trace
+
+
+def test_corpus_is_big_enough_and_small_on_disk():
+    assert len(CASES) + len(BIG) >= 50
+    assert len({c.name for c in CASES + BIG}) == len(CASES) + len(BIG)
+    size = sum(f.stat().st_size for f in mk.CASES_DIR.rglob("*") if f.is_file())
+    assert size < 2 << 20, f"committed corpus is {size} bytes"
+    commands = {c.command for c in CASES}
+    assert {"otel2perfetto", "torch2perfetto", "iters", "nsys2perfetto"} <= commands
+
+
+def test_committed_corpus_matches_the_generator(tmp_path):
+    mk.write_cases(tmp_path, CASES)
+    want = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    have = sorted(str(p.relative_to(mk.CASES_DIR)) for p in mk.CASES_DIR.rglob("*"))
+    assert have == want, "run: python tests/bad_inputs/make_bad_inputs.py"
+    for rel in want:
+        if (tmp_path / rel).is_file():
+            assert (tmp_path / rel).read_bytes() == (mk.CASES_DIR / rel).read_bytes(), rel
+
+
+def test_readme_lists_every_case():
+    text = mk.README.read_text()
+    assert mk.render_readme(text, CASES + BIG) == text, "run: python tests/bad_inputs/make_bad_inputs.py"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_bad_input(case, tmp_path, capsys):
+    _skip_unless_command(case.command)
+    path = mk.CASES_DIR / case.name
+    assert path.exists(), "run: python tests/bad_inputs/make_bad_inputs.py"
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    t0 = time.monotonic()
+    with _deadline(TIME_LIMIT_S):
+        rc = main(_argv(case, path, out_dir))
+    elapsed = time.monotonic() - t0
+    err = capsys.readouterr().err
+    check_outcome(case, rc, err, out_dir if case.converts else None)
+    assert elapsed < TIME_LIMIT_S
+
+
+_RUNNER = """
+import json, resource, sys, time
+from traceconv.cli import main
+t0 = time.monotonic()
+rc = main(sys.argv[1:])
+print(json.dumps({"rc": rc, "s": time.monotonic() - t0, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.fixture(scope="module")
+def big_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("big")
+    return d
+
+
+@pytest.mark.parametrize("case", BIG, ids=lambda c: c.name)
+def test_big_input_in_bounded_time_and_memory(case, big_dir, tmp_path):
+    """Pathological sizes run in their own process: wall-clock and peak RSS are bounded."""
+    _skip_unless_command(case.command)
+    path = big_dir / case.name
+    mk.write_content(path, case.make())
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("TRACECONV_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, *_argv(case, path, out_dir)], capture_output=True, text=True,
+                          timeout=BIG_TIME_LIMIT_S, env=env, cwd=ROOT)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    check_outcome(case, result["rc"], proc.stderr, out_dir if case.converts else None)
+    assert result["maxrss_kb"] < BIG_MEMORY_LIMIT_MB * 1024, f"peak RSS {result['maxrss_kb'] // 1024} MB"
+
+
+# ---- salvage: truncated traces keep >= 99% of their complete events ---------------------------
+
+
+def _otel_span_ends(data: bytes) -> list[int]:
+    """Byte offset where each span object of an OTLP/JSON Lines dump ends (independent of our
+    readers: Python's json on each ``{"traceId"`` object that has a name and a start time)."""
+    dec = json.JSONDecoder()
+    text = data.decode()
+    ends = []
+    for m in re.finditer(r'\{"traceId"', text):
+        obj, end = dec.raw_decode(text, m.start())
+        if "startTimeUnixNano" in obj and "name" in obj:
+            ends.append(len(text[:end].encode()))
+    return ends
+
+
+def _kineto_event_ends(data: bytes) -> list[int]:
+    """End offset of each complete-able X/i/I/B event (becomes a slice or an instant)."""
+    dec = json.JSONDecoder()
+    text = data.decode()
+    ends = []
+    for m in re.finditer(r'\{\s*"ph"', text):
+        obj, end = dec.raw_decode(text, m.start())
+        if obj.get("ph") in ("X", "i", "I", "B") and "ts" in obj:
+            ends.append(len(text[:end].encode()))
+    return ends
+
+
+def _offsets(n: int, k: int = 23) -> list[int]:
+    return sorted({int(n * (i + 0.5) / k) for i in range(k)} | {n - 1, n - 2, n // 2 + 1})
+
+
+OTEL_JSONL = ROOT / "fixtures" / "otel" / "sglang_pp2dp2tp2.jsonl"
+KINETO_GZ = sorted((ROOT / "fixtures" / "kineto" / "gpu").glob("*.trace.json.gz"))
+
+
+def _converted(argv: list[str], capsys) -> tuple[int, str]:
+    rc = main(argv)
+    return rc, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compress", [None, "gzip"])
+def test_truncated_otel_dump_keeps_99_percent_of_complete_spans(tmp_path, capsys, compress):
+    data = OTEL_JSONL.read_bytes()
+    ends = _otel_span_ends(data)
+    total = len(ends)
+    from traceconv.readers import read_otel
+
+    blob = gzip.compress(data, mtime=0) if compress else data
+    for cut in _offsets(len(blob)):
+        piece = blob[:cut]
+        if compress:  # what a reader can get out of the cut gzip
+            plain = zlib.decompressobj(wbits=31).decompress(piece)
+        else:
+            plain = piece
+        complete = sum(1 for e in ends if e <= len(plain))
+        path = tmp_path / ("cut.jsonl" + (".gz" if compress else ""))
+        path.write_bytes(piece)
+        try:
+            trace = read_otel([path])
+        except TraceconvError:
+            assert complete == 0, f"cut at {cut}: refused, but {complete} spans were complete"
+            continue
+        spans = int((trace.column("slices", "span_id") != 0).sum()) if trace.num_slices else 0
+        assert spans <= total
+        assert spans >= 0.99 * complete, f"cut at {cut}: {spans} of {complete} complete spans"
+        rc, err = _converted(["otel2perfetto", str(path), "-o", str(tmp_path / "o.pftrace")], capsys)
+        if complete < total and complete > 0:
+            assert rc == 0, err
+            assert "warning:" in err and re.search(r"kept|skipped|damaged", err), err
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("path", KINETO_GZ[:3], ids=lambda p: p.name)
+def test_truncated_kineto_trace_keeps_99_percent_of_complete_events(tmp_path, capsys, path):
+    from traceconv.readers.kineto import read_kineto
+
+    data = gzip.decompress(path.read_bytes())
+    ends = _kineto_event_ends(data)
+    first = min(ends)
+    for cut in _offsets(len(data)):
+        if cut <= first:
+            continue
+        complete = sum(1 for e in ends if e <= cut)
+        f = tmp_path / "cut.trace.json"
+        f.write_bytes(data[:cut])
+        trace = read_kineto(f)
+        assert trace.num_slices >= 0.99 * complete, f"cut at {cut}: {trace.num_slices} of {complete}"
+        assert trace.num_slices <= len(ends)
+        rc, err = _converted(["torch2perfetto", str(f), "-o", str(tmp_path / "o.pftrace")], capsys)
+        assert rc == 0, err
+        if complete < len(ends):  # the loss is reported, with the count kept
+            m = re.search(r"converted the (\d+) complete events, lost", err)
+            assert m and re.search(r"kineto_truncated_events_lost +1  data_loss", err), err
+
+
+def test_truncated_gzip_kineto_trace_is_salvaged(tmp_path, capsys):
+    raw = KINETO_GZ[0].read_bytes()
+    data = gzip.decompress(raw)
+    ends = _kineto_event_ends(data)
+    from traceconv.readers.kineto import read_kineto
+
+    for frac in (0.3, 0.6, 0.9):
+        piece = raw[: int(len(raw) * frac)]
+        plain = zlib.decompressobj(wbits=31).decompress(piece)
+        complete = sum(1 for e in ends if e <= len(plain))
+        f = tmp_path / "cut.trace.json.gz"
+        f.write_bytes(piece)
+        trace = read_kineto(f)
+        assert trace.num_slices >= 0.99 * complete
+        assert any("gzip stream damaged" in w for w in trace.warnings)
+
+
+# ---- run summary --------------------------------------------------------------------------------
+
+
+def test_run_summary_counts_by_reason_on_stderr_and_in_outputs(tmp_path, capsys):
+    path = mk.CASES_DIR / "kineto_unknown_ph.trace.json"
+    out_json = tmp_path / "o.json"
+    assert main(["torch2perfetto", str(path), "-o", str(out_json)]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"run summary \(by reason\):\n  chrome_unsupported_ph_P +1  info\n  chrome_unsupported_ph_Z +1  info\n", err), err
+    summary = json.loads(out_json.read_text())["otherData"]["traceconv"]
+    assert summary["severity"]["chrome_unsupported_ph_Z"] == "info" and summary["warnings"]
+    stats = summary["stats"]
+    assert stats["chrome_unsupported_ph_Z"] == 1 and stats["chrome_unsupported_ph_P"] == 1
+    assert all(v for v in stats.values()), "zero counts are not listed"
+    out_pf = tmp_path / "o.pftrace"
+    assert main(["torch2perfetto", str(path), "-o", str(out_pf)]) == 0
+    capsys.readouterr()
+    meta = perfetto_run_summary(out_pf.read_bytes())
+    assert meta["traceconv_stats.chrome_unsupported_ph_Z"] == 1
+    assert json.loads(meta["traceconv_stats"])["chrome_unsupported_ph_P"] == 1
+
+
+def perfetto_run_summary(data: bytes) -> dict:
+    """The ChromeEventBundle metadata entries (trace processor: ``metadata`` rows ``cr-<name>``)."""
+    from perfetto.protos.perfetto.trace import perfetto_trace_pb2 as pb
+
+    trace = pb.Trace()
+    trace.ParseFromString(data)
+    out = {}
+    for p in trace.packet:
+        if p.HasField("chrome_events"):
+            for m in p.chrome_events.metadata:
+                out[m.name] = getattr(m, m.WhichOneof("value"))
+    return out
+
+
+def test_clean_input_has_no_stats_noise(tmp_path, capsys):
+    path = ROOT / "fixtures" / "otel" / "generic_service.jsonl"
+    assert main(["otel2perfetto", str(path), "-o", str(tmp_path / "o.pftrace")]) == 0
+    err = capsys.readouterr().err
+    assert "warning" not in err and "run summary" not in err, err
+    assert re.fullmatch(r"Converted 1 input\(s\) in [\d.]+ s: \d+ slices, \d+ instants, \d+ flows\nWrote .*\n", err), err
+
+
+# ---- atomic output ------------------------------------------------------------------------------
+
+
+GOOD_OTEL = ROOT / "fixtures" / "otel" / "generic_service.jsonl"
+
+
+def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
+    src = tmp_path / "dump.jsonl"
+    src.write_bytes(GOOD_OTEL.read_bytes())
+    before = src.read_bytes()
+    assert main(["otel2perfetto", str(src), "-o", str(src)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "refusing" in err[0]
+    link = tmp_path / "link.pftrace"
+    link.symlink_to(src)
+    assert main(["otel2perfetto", str(src), "-o", str(link)]) == 1
+    assert "refusing" in capsys.readouterr().err
+    relative = os.path.relpath(src)
+    assert main(["otel2perfetto", relative, "-o", str(src)]) == 1
+    capsys.readouterr()
+    assert src.read_bytes() == before
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, monkeypatch):
+    import traceconv.cli.convert as convert_mod
+
+    out = tmp_path / "o.pftrace"
+    out.write_bytes(b"old")
+
+    def broken(trace, f, fmt):
+        f.write(b"partial bytes")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(convert_mod, "write_trace", broken)
+    assert main(["otel2perfetto", str(GOOD_OTEL), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left" in err[0] and str(out) in err[0]
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.pftrace"]
+
+    def interrupted(trace, f, fmt):
+        f.write(b"partial bytes")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(convert_mod, "write_trace", interrupted)
+    new = tmp_path / "new.pftrace"
+    assert main(["otel2perfetto", str(GOOD_OTEL), "-o", str(new)]) in (1, 130)  # click turns ^C into "Aborted."
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.pftrace"]
+
+
+def test_sigterm_during_a_run_leaves_no_partial_output(tmp_path):
+    """A killed run (SIGTERM, as a CI timeout sends) leaves neither the output nor a temp file."""
+    big = tmp_path / "big.jsonl"
+    line = OTEL_JSONL.read_bytes()
+    big.write_bytes(line * 40)
+    out = tmp_path / "o.pftrace"
+    code = (
+        "import time, traceconv.cli.convert as c\n"
+        "real = c.write_trace\n"
+        "def slow(t, f, fmt):\n"
+        "    f.write(b'x' * 100000); f.flush(); print('writing', flush=True); time.sleep(30)\n"
+        "c.write_trace = slow\n"
+        "from traceconv.cli import main\n"
+        f"raise SystemExit(main(['otel2perfetto', {str(big)!r}, '-o', {str(out)!r}]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys):
+    target = tmp_path / "adir"
+    target.mkdir()
+    assert main(["otel2perfetto", str(GOOD_OTEL), "-o", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(target) in err[0]
+    assert list(target.iterdir()) == []
