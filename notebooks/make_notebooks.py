@@ -38,7 +38,7 @@ NOTEBOOKS = {
                           "this dump has a deliberately stalled PP rank."),
         new_code_cell('pp = pipeline.analyze(traceconv.read_otel([FIX / "otel" / "pp_stalled.jsonl"]))\npp.ranks'),
         new_code_cell("pp.stalled"),
-        new_code_cell('ax = pp.ranks.plot.bar(x="rank", y="bubble_frac", legend=False, title="bubble share per PP rank")'),
+        new_code_cell('ax = pp.ranks.plot.bar(x="rank", y="bubble_share", legend=False, title="share of the pipeline stall per PP rank")'),
     ],
     "2_step_attribution.ipynb": [
         new_markdown_cell("# GPU time per forward step: decode vs prefill vs mixed\n\n"
@@ -63,10 +63,16 @@ NOTEBOOKS = {
                           "later iteration. This checks simulated logs of both kinds and lines a log up with a trace's steps."),
         new_code_cell(SETUP + "from analyzers import iterations, sglang_log, steps"),
         new_code_cell('logs = sorted((FIX / "logs").glob("*.log*"))\n[p.name for p in logs]'),
-        new_code_cell('lines = sglang_log.parse_log(open(FIX / "logs" / "overlap_prefix.log", "rb"))\n'
-                      'lines[["line", "kind", "iter"]].head()'),
+        new_markdown_cell("A simulated log of an overlap-scheduling server **before** the fix (DP=2 × PP=2, gzip):"),
+        new_code_cell('with open(FIX / "logs" / "overlap_old_dp2pp2.log.gz", "rb") as f:\n'
+                      '    lines = sglang_log.parse_log(f)\n'
+                      'lines.head()'),
         new_code_cell("found = iterations.check(lines)\nprint(found.verdict())\nfound.findings.head(10)"),
-        new_code_cell('fixed = iterations.check(sglang_log.parse_log(open(FIX / "logs" / "overlap_fixed.log", "rb")))\nprint(fixed.verdict())'),
+        new_code_cell("found.findings.groupby(\"reason\").size()"),
+        new_markdown_cell("The same workload **after** the fix:"),
+        new_code_cell('with open(FIX / "logs" / "overlap_fixed_dp2pp2.log.gz", "rb") as f:\n'
+                      '    fixed = iterations.check(sglang_log.parse_log(f))\n'
+                      'print(fixed.verdict())'),
         new_markdown_cell("## Lining a log up with a trace\n\nThe trace's `step[...]` ranges (and `ProfilerStep#N`) give the steps; "
                           "log lines are matched by time and mode."),
         new_code_cell('trace = traceconv.read_trace(sorted((FIX / "kineto" / "gpu").glob("1769071195.66-TP-0-*.trace.json.gz")))\n'
