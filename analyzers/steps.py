@@ -348,3 +348,37 @@ def trace_steps(trace: Trace) -> pd.DataFrame:
             "iteration": iteration,
         }
     )
+
+
+def annotation_agreement(trace: Trace) -> dict:
+    """How often Kineto's ``gpu_user_annotation`` (when the trace has it) agrees with the
+    launch-based attribution: among GPU ops lying inside a ``gpu_user_annotation`` that is a
+    step label on the same stream, the share whose attributed step has that label.
+
+    Returns ``{"ops_with_annotation": n, "agree": k, "share": k / n}`` (empty when absent).
+    """
+    names = trace.strings("slices", "name")
+    cats = trace.strings("slices", "category")
+    if "gpu_user_annotation" not in cats:
+        return {}
+    f = _frame(trace)
+    ann_cat = cats.index("gpu_user_annotation")
+    step_name = np.array([is_step_label(n) for n in names], bool)
+    ann = f[(f["cat"] == ann_cat) & step_name[f["name"].to_numpy()]]
+    ops = attribute(trace)
+    if not len(ann) or not len(ops):
+        return {"ops_with_annotation": 0, "agree": 0, "share": None}
+    track = f["track"].to_numpy()
+    o = pd.DataFrame({"ts": ops["ts_ns"].to_numpy(), "end": ops["end_ns"].to_numpy(), "track": track[ops["op"].to_numpy()],
+                      "step_row": ops["step_row"].to_numpy(), "i": np.arange(len(ops))}).sort_values("ts")
+    a = pd.DataFrame({"a_ts": ann["ts"].to_numpy(), "a_end": (ann["ts"] + ann["dur"]).to_numpy(), "track": ann["track"].to_numpy(),
+                      "a_name": ann["name"].to_numpy()}).sort_values("a_ts")
+    m = pd.merge_asof(o, a, left_on="ts", right_on="a_ts", by="track", direction="backward")
+    inside = m["a_end"].notna() & (m["end"] <= m["a_end"])
+    steps_table = step_ranges(trace)
+    step_name_code = steps_table["label"].astype(str).to_numpy()
+    label = np.where(m["step_row"].to_numpy() >= 0, step_name_code[np.maximum(m["step_row"].to_numpy(), 0)] if len(step_name_code) else "", "")
+    ann_label = np.array([names[int(c)] if c == c else "" for c in m["a_name"].to_numpy()], dtype=object)
+    agree = inside.to_numpy() & (label == ann_label)
+    n = int(inside.sum())
+    return {"ops_with_annotation": n, "agree": int(agree.sum()), "share": (int(agree.sum()) / n) if n else None}

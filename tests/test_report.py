@@ -91,3 +91,18 @@ def test_renders_in_headless_chromium(artifacts, tmp_path):
     assert proc.stdout.count("<svg") >= 3 and "<table" in proc.stdout
     console_errors = [l for l in proc.stderr.splitlines() if "CONSOLE" in l and "error" in l.lower()]
     assert not console_errors
+
+
+LOGS = ROOT / "fixtures" / "logs"
+
+
+def test_iteration_findings_gate_the_report(tmp_path, capsys):
+    out = tmp_path / "old"
+    assert main(["-q", "report", "--log", str(LOGS / "overlap_old_dp2pp2.log.gz"), "-o", str(out), "--fail-on-findings"]) == 3
+    assert "findings" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["iterations"]["findings"] > 0 and (out / "iteration_findings.parquet").exists()
+    assert "findings" in (out / "summary.md").read_text()
+    fixed = tmp_path / "fixed"
+    assert main(["-q", "report", "--log", str(LOGS / "overlap_fixed_dp2pp2.log.gz"), "-o", str(fixed), "--fail-on-findings"]) == 0
+    assert json.loads((fixed / "summary.json").read_text())["iterations"]["findings"] == 0

@@ -150,3 +150,13 @@ def test_cli_table_csv_json_parquet(tmp_path, capsys):
     assert main(["-q", "steps", path, "--by-step", "-o", str(pq)]) == 0
     back = pd.read_parquet(pq)
     assert len(back) == len(truth_of(TRACES[0])["steps"]) and back["kernel_ns"].dtype == np.int64
+
+
+def test_gpu_user_annotation_agreement_is_reported():
+    """The generator's gpu_user_annotation spans project the innermost range at launch; for
+    ops launched directly inside a step they name that step, so they agree with the rule."""
+    path = GPU / "1769071300.5-TP-0.trace.json.gz"
+    a = steps.annotation_agreement(traceconv.read_kineto(path))
+    assert a["ops_with_annotation"] > 0
+    assert a["share"] == 1.0
+    assert steps.annotation_agreement(traceconv.read_kineto(TRACES[0])) == {}

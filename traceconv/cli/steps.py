@@ -65,6 +65,9 @@ def steps_command(inputs, view, top, rank_from, dask_scheduler, fmt, output_path
     bad, examples = steps.unparsed_labels(trace)
     if bad:
         line += f"; {bad} step label(s) did not parse, e.g. {', '.join(examples)}"
+    agreement = steps.annotation_agreement(trace)
+    if agreement.get("ops_with_annotation"):
+        line += f"; gpu_user_annotation agrees for {agreement['agree']}/{agreement['ops_with_annotation']} GPU ops"
     output.status(line)
 
 
