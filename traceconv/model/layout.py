@@ -133,50 +133,68 @@ def _fast_nesting(start: np.ndarray, end: np.ndarray, seq0: int) -> tuple[bool, 
 
 
 def _stack_layout(g, ts, end, parent, same_track_parent, lane, begin_seq, end_seq, seq, stats) -> tuple[int, int]:
+    """First-fit lanes with a stack per lane (Python loop over this track's slices, on plain
+    lists: the numpy arrays are read and written once)."""
+    n = len(g)
+    start_l = ts[g].tolist()
+    end_l = end[g].tolist()
+    pos_of = dict(zip(g.tolist(), range(n)))
+    par_l = [pos_of.get(p, -1) if sp else -1 for p, sp in zip(parent[g].tolist(), same_track_parent[g].tolist())]
+    lane_l = [0] * n
+    begin_l = [0] * n
+    end_seq_l = [-1] * n
+    is_open = [False] * n
     stacks: list[list[int]] = []
     busy: list[tuple[int, int]] = []  # (end of the lane's bottom slice, lane)
     free: list[int] = []
-    for i in g.tolist():
-        s = int(ts[i])
-        e = int(end[i])
-        if same_track_parent[i]:
-            p = int(parent[i])
-            if end_seq[p] < 0 and int(ts[p]) <= s and e <= int(end[p]) and _is_open(p, lane, stacks):
-                st = stacks[lane[p]]
-                while st[-1] != p and int(end[st[-1]]) <= s:
-                    end_seq[st.pop()] = seq
+    heappush, heappop = heapq.heappush, heapq.heappop
+    not_nested = 0
+    for i in range(n):
+        s = start_l[i]
+        e = end_l[i]
+        p = par_l[i]
+        if p >= 0 or (same_track_parent[g[i]] and p < 0):
+            if p >= 0 and is_open[p] and start_l[p] <= s and e <= end_l[p]:
+                st = stacks[lane_l[p]]
+                while st[-1] != p and end_l[st[-1]] <= s:
+                    j = st.pop()
+                    is_open[j] = False
+                    end_seq_l[j] = seq
                     seq += 1
                 if st[-1] == p:
                     st.append(i)
-                    lane[i] = lane[p]
-                    begin_seq[i] = seq
+                    is_open[i] = True
+                    lane_l[i] = lane_l[p]
+                    begin_l[i] = seq
                     seq += 1
                     continue
-            stats["not_nested"] += 1
+            not_nested += 1
         while busy and busy[0][0] <= s:
-            heapq.heappush(free, heapq.heappop(busy)[1])
+            heappush(free, heappop(busy)[1])
         if free:
-            k = heapq.heappop(free)
+            k = heappop(free)
             st = stacks[k]
             while st:
-                end_seq[st.pop()] = seq
+                j = st.pop()
+                is_open[j] = False
+                end_seq_l[j] = seq
                 seq += 1
         else:
             k = len(stacks)
             st = []
             stacks.append(st)
         st.append(i)
-        lane[i] = k
-        begin_seq[i] = seq
+        is_open[i] = True
+        lane_l[i] = k
+        begin_l[i] = seq
         seq += 1
-        heapq.heappush(busy, (e, k))
+        heappush(busy, (e, k))
     for st in stacks:
         while st:
-            end_seq[st.pop()] = seq
+            end_seq_l[st.pop()] = seq
             seq += 1
+    lane[g] = lane_l
+    begin_seq[g] = begin_l
+    end_seq[g] = end_seq_l
+    stats["not_nested"] += not_nested
     return seq, len(stacks)
-
-
-def _is_open(p: int, lane: np.ndarray, stacks: list[list[int]]) -> bool:
-    k = lane[p]
-    return k < len(stacks) and p in stacks[k]
