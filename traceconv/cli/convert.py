@@ -178,7 +178,7 @@ def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, ali
     import os
 
     from traceconv.model import filters
-    from traceconv.model.merge import concat, take_slices
+    from traceconv.model.merge import concat
 
     files = output.expand_inputs(inputs, TORCH_SUFFIXES, prefer=".trace.json")
     otel_files = output.expand_inputs(otel_inputs) if otel_inputs else []
@@ -194,17 +194,9 @@ def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, ali
             from traceconv.readers import read_otel
 
             traces.append(read_otel([output.open_input(p) for p in otel_files]))
-        trace = concat(traces)
-        keep = np.ones(trace.num_slices, bool)
-        if steps_range:
-            keep &= filters.step_window(trace, *steps)
-        if time_range:
-            keep &= filters.time_window(trace, *window)
-        if drop:
-            keep &= filters.drop_categories(trace, list(drop))
-        if only_gpu:
-            keep &= filters.only_gpu(trace)
-        return trace if keep.all() else take_slices(trace, keep)
+        return filters.apply(
+            concat(traces), steps=steps if steps_range else None, window=window if time_range else None, drop=drop, gpu_only=only_gpu
+        )
 
     convert(read, files + otel_files, output_path, fmt, strict)
 

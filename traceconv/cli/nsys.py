@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import click
-import numpy as np
 
 from traceconv.cli import cli, output
 from traceconv.cli.convert import convert, output_options
@@ -45,7 +44,7 @@ def nsys2perfetto(inputs, output_path, fmt, strict, time_range, drop, only_gpu) 
         traceconv nsys2perfetto report.sqlite --only-gpu -o gpu.pftrace
     """
     from traceconv.model import filters
-    from traceconv.model.merge import concat, take_slices
+    from traceconv.model.merge import concat
 
     files = output.expand_inputs(inputs, NSYS_SUFFIXES)
     window = _parse_window(time_range)
@@ -54,14 +53,7 @@ def nsys2perfetto(inputs, output_path, fmt, strict, time_range, drop, only_gpu) 
 
     def read():
         trace = concat([_read_nsys(f) for f in files])
-        keep = np.ones(trace.num_slices, bool)
-        if time_range:
-            keep &= filters.time_window(trace, *window)
-        if drop:
-            keep &= filters.drop_categories(trace, list(drop))
-        if only_gpu:
-            keep &= filters.only_gpu(trace)
-        return trace if keep.all() else take_slices(trace, keep)
+        return filters.apply(trace, window=window if time_range else None, drop=drop, gpu_only=only_gpu)
 
     convert(read, files, output_path, fmt, strict)
 

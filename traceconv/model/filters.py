@@ -88,3 +88,20 @@ def step_window(trace: Trace, first: int | None, last: int | None) -> np.ndarray
     if len(src):
         keep[dst[keep[src]]] = True
     return keep
+
+
+def apply(trace: Trace, *, steps: tuple | None = None, window: tuple | None = None, drop=(), gpu_only: bool = False) -> Trace:
+    """The trace restricted by the filters given (each None/empty/False to skip); the
+    `steps` and `window` tuples are (first, last) and (start_ns, end_ns) as parsed by the CLI."""
+    from traceconv.model.merge import take_slices
+
+    keep = np.ones(trace.num_slices, bool)
+    if steps is not None:
+        keep &= step_window(trace, *steps)
+    if window is not None:
+        keep &= time_window(trace, *window)
+    if drop:
+        keep &= drop_categories(trace, list(drop))
+    if gpu_only:
+        keep &= only_gpu(trace)
+    return trace if keep.all() else take_slices(trace, keep)
