@@ -205,10 +205,13 @@ def _export_one(args: tuple[str, str | None, str, int]) -> dict:
     from traceconv.readers.kineto import read_kineto
     from traceconv.writers.parquet import write_part
 
+    import resource
+
     path, rank_from, directory, part = args
     trace = read_kineto(path, rank_from=rank_from)
     info = write_part(trace, directory, part)
     info["warnings"] = trace.warnings
+    info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return info
 
 
@@ -268,6 +271,7 @@ def export(inputs, output_path, force, rank_from, jobs) -> None:
             info = write_part(trace, tmp, len(tasks))
             info["warnings"] = trace.warnings
             infos.append(info)
+        rss = [info.pop("peak_rss_mb", 0.0) for info in infos]
         for info in infos:
             for w in info.pop("warnings", []):
                 output.warn(w)
@@ -280,5 +284,6 @@ def export(inputs, output_path, force, rank_from, jobs) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     rows = sum(i["rows"]["slices"] for i in infos)
     ranks = sum(len(i["ranks"]) for i in infos)
-    output.status(f"Exported {len(files)} input(s) in {time.perf_counter() - t0:.2f} s: {rows} slices, {ranks} rank(s)")
+    output.status(f"Exported {len(files)} input(s) in {time.perf_counter() - t0:.2f} s: {rows} slices, {ranks} rank(s); "
+                  f"peak RSS of a worker {max(rss, default=0):.0f} MB")
     output.status(f"Wrote {output_path}")
