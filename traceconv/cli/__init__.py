@@ -22,8 +22,9 @@ This is not Perfetto's own `traceconv` (which converts from Perfetto's format)."
 @click.version_option(__version__, "--version", message="traceconv %(version)s (LLM-serving traces → Perfetto; not Perfetto's traceconv)")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings on stderr.")
 def cli(quiet: bool) -> None:
-    """Convert and analyze LLM-serving traces: OpenTelemetry spans and PyTorch profiler
-    (Kineto) traces → Perfetto."""
+    """Convert and analyze LLM-serving traces: OpenTelemetry spans, PyTorch profiler (Kineto)
+    traces and Nsight Systems exports → Perfetto; GPU time per step, request stages, pipeline
+    bubbles, scheduler-log iteration checks, CI reports and regression gates."""
     output.set_quiet(quiet)
 
 
