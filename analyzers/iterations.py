@@ -56,13 +56,19 @@ every line whose logged id differs from the inferred iteration is listed (``expe
 the iteration, ``got`` the logged id). Unexplained violations are listed on the later line.
 
 **With a trace** (``trace_steps``: ``step_index``, ``ts_ns``, ``end_ns``, ``mode``,
-``iteration``; optional ``dp``/``pp``): log times are naive and have 1 s or 1 ms resolution.
-The zone offset is ``log_tz`` (seconds east of UTC) or fitted in 15-minute steps so the log
-lines fall on the trace. A line for iteration k is written after step k's CPU range ended
-and before step k+2 started; the candidate steps of the line's kind in that window, with the
-id offset between steps and log fitted on the inferred iterations, give the trace's id for
-the line: agreeing suspects are confirmed (evidence ``trace``), contradicted suspects
-dropped, other disagreements listed as ``trace_mismatch``.
+``iteration``; optional ``rank`` or ``dp``/``pp`` to pick the stream). Log times are naive
+with 1 s or 1 ms resolution: the zone is ``log_tz`` (seconds east of UTC) or the quarter-hour
+offset that puts the most lines on the trace. Batch k is reported after step k's CPU range
+ended and before step k+2 started, so a line's candidates are the last step started before
+it and the one before that (more with 1 s times), of a compatible mode (prefill: prefill or
+mixed steps; decode: decode, verify or mixed; draft steps are skipped). Step positions are
+the ``ProfilerStep`` iterations when every step has one (taken as forward iterations), else
+the step order with the offset to the log fitted. Lines whose iteration under a labelling is
+none of their candidates count as violations of that labelling (so the trace takes part in
+the choice); then, under the chosen one, a line whose logged id is none of its candidates is
+wrong by the trace: its finding gets evidence ``trace`` (and the trace's iteration), or a
+``trace_mismatch`` is added; a suspect whose logged id the trace allows while it rules out the
+inferred iteration is dropped.
 """
 
 from __future__ import annotations
@@ -88,6 +94,9 @@ __all__ = [
     "PRE_FIX",
     "INCONSISTENT",
     "NO_IDS",
+    "EVIDENCE",
+    "FINDING_COLUMNS",
+    "reason_for",
     "parse_tz",
 ]
 
@@ -139,7 +148,11 @@ FINDING_COLUMNS = ["line", "stream", "kind", "reason", "expected", "got", "evide
 
 @dataclass
 class Findings:
-    """The result of `check`: one row per flagged line, a summary and a classification."""
+    """The result of `check`: `findings` (one row per flagged line and reason, columns
+    `FINDING_COLUMNS`, ``file`` first for several files), `summary` (counts, ``by_reason``,
+    the labelling per file, violations per labelling, interval, trace line-up, per-stream
+    details), `classification` and `expected_iter` (the inferred iteration of every input
+    row, aligned to its index; null where unknown)."""
 
     findings: pd.DataFrame
     summary: dict
@@ -651,6 +664,9 @@ def check(
     chunks: list[dict] = []
     expected = np.full(n_lines, np.iinfo(np.int64).min, dtype=np.int64)
     classification = NO_IDS
+    on_trace: dict[int, _OnTrace] = {}
+    if trace_steps is not None:
+        summary["trace"], on_trace = _trace_lines(streams, trace_steps, tz)
     if n_ids:
         by_file: dict = {}
         for s, g in zip(streams, geos):
@@ -669,7 +685,8 @@ def check(
             a, b = _adjacency(items)
             shifted = totals[FIXED] == 0 and a == 0 and b >= SHIFT_EVIDENCE
             adjacency[f] = (a, b)
-            if hint is False or (totals[FIXED] == 0 and not shifted):  # a tie goes to `fixed` anyway
+            traced = [(s, g) for s, g in items if id(s) in on_trace]
+            if hint is False or (totals[FIXED] == 0 and not shifted and not traced):  # a tie goes to `fixed` anyway
                 totals[OVERLAP] = _INF
             else:
                 for s, g in items:
@@ -680,6 +697,16 @@ def check(
                     s.violations[OVERLAP] = cost // _W
                     s.idles = cost % _W
                     totals[OVERLAP] += cost // _W
+            for s, g in traced:  # lines whose iteration the trace rules out count as violations
+                ot = on_trace[id(s)]
+                for m_ in (FIXED, SYNC, OVERLAP):
+                    if totals[m_] >= _INF:
+                        continue
+                    t = g.L - _delta(m_, g.K, s.n if m_ == OVERLAP else None)
+                    c, bad = ot.fit(t)
+                    ot.by_model[m_] = (c, bad)
+                    totals[m_] += int(bad.sum())
+                    s.violations[m_] = s.violations.get(m_, 0) + int(bad.sum())
             file_ids = sum(int(s.has.sum()) for s, _ in items)
             model = _choose(totals, hint)
             if shifted:  # no violation either way: the adjacency signature decides
@@ -708,10 +735,10 @@ def check(
         }
         summary["violations"] = {str(k): v for k, v in per_file_viol.items()} if len(per_file_viol) > 1 else next(iter(per_file_viol.values()))
     findings = _frame(chunks, lines)
-    if trace_steps is not None:
-        summary["trace"], findings = _align_trace(lines, streams, trace_steps, tz, findings, expected)
+    if on_trace:
+        findings = _apply_trace(streams, on_trace, findings, expected, summary["trace"])
     findings = _finish(findings, lines)
-    by_reason = Counter(findings["reason"]) if len(findings) else Counter()
+    by_reason = findings["reason"].value_counts().to_dict() if len(findings) else {}
     summary.update(
         findings=len(findings),
         by_reason={r: by_reason[r] for r in REASONS if by_reason.get(r)},
@@ -924,29 +951,52 @@ def _steps_from_trace(trace) -> pd.DataFrame:
     return fn(trace)
 
 
-_JITTER = 200_000  # 0.2 ms: scheduling jitter between a step's end and the report
+_JITTER = 200_000  # 0.2 ms: scheduling jitter between a step's CPU range and the report
+_SEC = 1_000_000_000
 
 
-def _align_trace(lines, streams, steps: pd.DataFrame, tz: float | None, findings: pd.DataFrame, expected):
-    """Line the log up with profiler steps (see the module doc); returns (summary, findings)."""
+@dataclass(eq=False)
+class _OnTrace:
+    """The labelled lines of one stream that fall on the trace, each with the positions (step
+    iteration, or step order) it may belong to."""
+
+    stream: _Stream
+    J: np.ndarray  # labelled-line indices (into the stream's labelled lines)
+    cands: list  # per line: np.ndarray of positions
+    by_iteration: bool
+    tz: int
+    res: int
+    by_model: dict = field(default_factory=dict)  # model → (id offset, bad mask over J)
+
+    def fit(self, t: np.ndarray) -> tuple[int, np.ndarray]:
+        """The id offset c (0 with ProfilerStep iterations, else the best fit) and which lines'
+        iteration t is none of their candidates + c."""
+        tl = t[self.J]
+        if self.by_iteration:
+            c = 0
+        else:
+            tally: Counter = Counter()
+            for x, cs in zip(tl.tolist(), self.cands):
+                tally.update(set((x - cs).tolist()))
+            c = min(tally, key=lambda k: (-tally[k], abs(k))) if tally else 0
+        bad = np.array([x - c not in set(cs.tolist()) for x, cs in zip(tl.tolist(), self.cands)], dtype=bool)
+        return c, bad
+
+
+def _trace_lines(streams: list[_Stream], steps: pd.DataFrame, tz: float | None) -> tuple[dict, dict]:
+    """Fit the zone and find, for each stream matching the trace, its lines on the trace and
+    their candidate steps. Returns (summary, {id(stream): _OnTrace})."""
     info: dict = {"steps": int(len(steps))}
     need = {"ts_ns", "end_ns", "mode"}
     if not need <= set(steps.columns):
         raise ValueError(f"trace_steps needs columns {sorted(need)}")
-    st = steps[~steps["mode"].astype(str).isin(["draft"])].copy()
-    if not len(st):
-        info["note"] = "the trace has no steps"
-        return info, findings
+    st = steps[~steps["mode"].astype(str).isin(["draft"])].copy()  # draft forwards run inside a verify step
+    if len(st) < 3:
+        info["note"] = "the trace has too few steps"
+        return info, {}
     st = st.sort_values("ts_ns", kind="stable").reset_index(drop=True)
-    start = st["ts_ns"].to_numpy(dtype=np.int64)
-    end = st["end_ns"].to_numpy(dtype=np.int64)
-    modes = st["mode"].astype(str).to_numpy()
-    if "iteration" in st.columns and st["iteration"].notna().all():
-        pos = st["iteration"].to_numpy(dtype=np.int64)
-        info["positions"] = "iteration"
-    else:
-        pos = np.arange(len(st), dtype=np.int64)
-        info["positions"] = "step order"
+    by_iteration = "iteration" in st.columns and bool(st["iteration"].notna().all())
+    info["positions"] = "iteration" if by_iteration else "step order"
     rank_cols = [c for c in ("dp", "pp", "tp") if c in st.columns and st[c].notna().any()]
     if not rank_cols and "rank" in st.columns:
         import re
@@ -962,26 +1012,82 @@ def _align_trace(lines, streams, steps: pd.DataFrame, tz: float | None, findings
         groups = [(dict(zip(rank_cols, k)), np.flatnonzero((key == k).to_numpy())) for k in sorted(key.unique())]
     else:
         groups = [(None, np.arange(len(st)))]
-    best_for: dict[int, dict] = {}
+    best: dict[int, tuple[float, _OnTrace]] = {}
     for want, idx in groups:
-        cands = streams
-        if want is not None:
-            # a rank the log's prefix does not show (size 1) matches anything
-            cands = [s for s in streams if all(v < 0 or s.ranks.get(c, v) == v for c, v in want.items() if c != "tp")]
-        ok_ids = {id(s) for s in cands}
-        for si, s in enumerate(streams):
-            if id(s) not in ok_ids or s.ts is None or s.t is None:
+        sub = st.iloc[idx]
+        start = sub["ts_ns"].to_numpy(dtype=np.int64)
+        end = sub["end_ns"].to_numpy(dtype=np.int64)
+        modes = sub["mode"].astype(str).to_numpy()
+        pos = sub["iteration"].to_numpy(dtype=np.int64) if by_iteration else np.arange(len(sub), dtype=np.int64)
+        for s in streams:
+            if s.ts is None or not s.has.any():
                 continue
-            r = _align_stream(s, start[idx], end[idx], modes[idx], pos[idx], tz)
-            if r is not None and r["score"] > 0 and (si not in best_for or r["score"] > best_for[si]["score"]):
-                best_for[si] = r
-    if groups[0][0] is None and best_for:  # no ranks on either side: the one stream that fits best
-        top = max(best_for, key=lambda k: best_for[k]["score"])
-        best_for = {top: best_for[top]}
-    results = [best_for[k] for k in sorted(best_for)]
-    if not results:
+            if want is not None and not all(v < 0 or s.ranks.get(c, v) == v for c, v in want.items() if c != "tp"):
+                continue  # a rank the log's prefix does not show (size 1) matches anything
+            ot = _stream_on_trace(s, start, end, modes, pos, tz, by_iteration)
+            if ot is None or not len(ot.J):
+                continue
+            score = sum(1 for cs in ot.cands if len(cs)) / len(ot.J)
+            if id(s) not in best or score > best[id(s)][0]:
+                best[id(s)] = (score, ot)
+    if groups[0][0] is None and best:  # no ranks on either side: the one stream that fits best
+        top = max(best, key=lambda k: (best[k][0], len(best[k][1].J)))
+        best = {top: best[top]}
+    out = {k: ot for k, (_score, ot) in best.items()}
+    if not out:
         info["note"] = "no log line falls on the trace"
-        return info, findings
+        return info, {}
+    first = next(iter(out.values()))
+    info.update(
+        stream=", ".join(ot.stream.label for ot in out.values()),
+        log_tz_s=first.tz,
+        log_tz_fitted=tz is None,
+        resolution_ms=first.res / 1e6,
+        lines_on_trace=sum(len(ot.J) for ot in out.values()),
+    )
+    return info, out
+
+
+def _stream_on_trace(s: _Stream, start, end, modes, pos, tz, by_iteration: bool) -> _OnTrace | None:
+    J = np.flatnonzero(s.has)
+    ts = s.ts[J]
+    ok = ts != np.iinfo(np.int64).min
+    if not ok.any():
+        return None
+    res = 1_000_000 if np.any(ts[ok] % _SEC) else _SEC
+    if tz is not None:
+        offset = int(tz)
+    else:  # the quarter-hour offset that puts the most lines on the trace (ties: the smallest)
+        lo, hi = start[1], end[-1]
+        counts = [(int(((ts[ok] - o * _SEC > lo) & (ts[ok] - o * _SEC + res < hi)).sum()), -abs(o), o)
+                  for o in range(-14 * 3600, 14 * 3600 + 1, 900)]
+        n_in, _, offset = max(counts)
+        if n_in == 0:
+            offset = 0
+    utc = ts - offset * _SEC
+    # on the trace: the batch cannot be a step before the first traced one (step -1 would need
+    # step 1 to start after the report) nor after the last (it would end after end[-1])
+    inside = ok & (utc - _JITTER > start[1]) & (utc + res + _JITTER < end[-1])
+    idx = np.flatnonzero(inside)
+    # a report of batch k comes after step k's CPU range ended and before step k+2 started
+    # (k+1 may or may not have been launched): candidates k*-1 and k*, where k* is the last
+    # step started before the report, widened by the log's resolution
+    k_first = np.searchsorted(start, utc[idx], side="right") - 2
+    k_last = np.searchsorted(start, utc[idx] + res + _JITTER, side="right") - 1
+    kinds = s.kind[J[idx]]
+    cands = []
+    for a, b, u, k in zip(k_first.tolist(), k_last.tolist(), utc[idx].tolist(), kinds.tolist()):
+        ok_modes = _MODE_OK[int(k)]
+        ks = [q for q in range(max(a, 0), b + 1) if end[q] <= u + res + _JITTER and modes[q] in ok_modes]
+        cands.append(pos[ks] if ks else np.zeros(0, dtype=np.int64))
+    return _OnTrace(s, idx, cands, by_iteration, offset, res)
+
+
+def _apply_trace(streams, on_trace: dict, findings: pd.DataFrame, expected, info: dict) -> pd.DataFrame:
+    """Per line on the trace, under the chosen labelling: a logged id that is none of the
+    line's candidate steps is wrong (the finding gets evidence ``trace``, or a
+    ``trace_mismatch`` is added); a suspect whose logged id the trace allows while it rules
+    out the inferred iteration is dropped."""
     by_row: dict[int, list[int]] = {}
     for i, (r, reason) in enumerate(zip(findings["_row"].tolist(), findings["reason"].tolist())):
         if reason != MISSING_ID:
@@ -991,118 +1097,48 @@ def _align_trace(lines, streams, steps: pd.DataFrame, tz: float | None, findings
     drop: set[int] = set()
     added: list[dict] = []
     confirmed = contradicted = 0
-    for r in results:
-        s = r["stream"]
-        for p, trace_exp, _cands in r["lines"]:
+    offsets = []
+    for ot in on_trace.values():
+        s = ot.stream
+        if s.t is None:
+            continue
+        c, bad_t = ot.by_model.get(s.model) or ot.fit(s.t)
+        offsets.append(c)
+        J_lab = np.flatnonzero(s.has)
+        L = s.ids[J_lab]
+        for j, cs, t_bad in zip(ot.J.tolist(), ot.cands, bad_t.tolist()):
+            allowed = set((cs + c).tolist())
+            p = int(J_lab[j])
             row_pos = int(s.rows[p])
-            got = int(s.ids[p])
+            got = int(L[j])
             existing = by_row.get(row_pos, [])
-            if trace_exp is not None and trace_exp == got:
-                for i in existing:
-                    if evidence[i] == "suspect":
-                        drop.add(i)
-                        contradicted += 1
+            if got in allowed:
+                if t_bad:  # the trace allows the logged id but not the inferred iteration
+                    for i in existing:
+                        if evidence[i] == "suspect":
+                            drop.add(i)
+                            contradicted += 1
                 continue
+            tm = int(s.t[j])
+            trace_exp = tm if tm in allowed else (min(allowed, key=lambda x: (abs(x - tm), x)) if allowed else None)
             if existing:
                 for i in existing:
                     evidence[i] = "trace"
                     if trace_exp is not None:
-                        exp_col[i] = int(trace_exp)
+                        exp_col[i] = trace_exp
                 confirmed += 1
                 continue
             if trace_exp is None:
-                msg = f"no {'decode' if s.kind[p] == _DECODE else 'prefill'} step of the trace near this time"
+                msg = f"no {'decode' if s.kind[p] == _DECODE else 'prefill'} step of the trace at this time"
             else:
-                msg = f"the trace step at this time is iteration {trace_exp}"
+                msg = f"the trace's {'decode' if s.kind[p] == _DECODE else 'prefill'} step at this time is iteration {trace_exp}"
                 expected[row_pos] = trace_exp
             added.append(_chunk(s, [p], TRACE_MISMATCH, None if trace_exp is None else [trace_exp], [got], [msg]))
     findings = findings.assign(evidence=evidence, expected=pd.array(exp_col, dtype="Int64"))
     if drop:
         findings = findings.drop(index=findings.index[sorted(drop)])
     if added:
-        findings = pd.concat([findings] + [pd.DataFrame(c) for c in added], ignore_index=True)
-    first = results[0]
-    info.update(
-        stream=", ".join(r["stream"].label for r in results),
-        log_tz_s=first["tz"],
-        log_tz_fitted=tz is None,
-        id_offset=first["c"],
-        resolution_ms=first["res"] / 1e6,
-        lines_on_trace=sum(len(r["lines"]) for r in results),
-        confirmed=confirmed,
-        contradicted=contradicted,
-        trace_mismatches=len(added),
-    )
-    return info, findings
-
-
-def _align_stream(s: _Stream, start, end, modes, pos, tz):
-    g_J = np.flatnonzero(s.has)
-    ts = s.ts[g_J]
-    ok = ts != np.iinfo(np.int64).min
-    if not ok.any():
-        return None
-    J = g_J[ok]
-    ts = ts[ok]
-    t_model = s.t[ok]
-    kinds = s.kind[J]
-    res = 1_000_000 if np.any(ts % 1_000_000_000) else 1_000_000_000
-    if tz is not None:
-        offsets = [int(tz)]
-    else:
-        offsets = list(range(-14 * 3600, 14 * 3600 + 1, 900))
-    lo_t, hi_t = start[0] - 1_000_000_000, end[-1] + 2_000_000_000
-    scored = []
-    for o in offsets:
-        utc = ts - o * 1_000_000_000
-        n_in = int(((utc + res >= lo_t) & (utc <= hi_t)).sum())
-        scored.append((n_in, -abs(o), o))
-    scored.sort(reverse=True)
-    if tz is None and scored[0][0] == 0:
-        offsets = [0]
-    else:
-        offsets = [o for n_in, _, o in scored[:3] if n_in == scored[0][0]] or [scored[0][2]]
-    best = None
-    for o in offsets:
-        r = _match(J, ts - o * 1_000_000_000, kinds, t_model, res, start, end, modes, pos)
-        r.update(tz=o, res=res, stream=s)
-        if best is None or r["score"] > best["score"]:
-            best = r
-    return best
-
-
-def _match(J, utc, kinds, t_model, res, start, end, modes, pos) -> dict:
-    n_steps = len(start)
-    if n_steps < 3:
-        return {"lines": [], "c": 0, "score": 0}
-    # a line is on the trace when its batch cannot be a step before the first or after the
-    # last traced one: step -1 would need start[1] >= its time, step n would end after end[-1]
-    inside = (utc - _JITTER > start[1]) & (utc + res + _JITTER < end[-1])
-    k_hi = np.searchsorted(end, utc + res + _JITTER, side="right") - 1
-    k_lo = np.searchsorted(start, utc - _JITTER, side="left") - 2
-    per_line = []
-    tally: Counter = Counter()
-    for i in np.flatnonzero(inside):
-        lo, hi = max(0, int(k_lo[i])), min(n_steps - 1, int(k_hi[i]))
-        ok_modes = _MODE_OK[int(kinds[i])]
-        c = [k for k in range(lo, hi + 1) if modes[k] in ok_modes] if hi >= lo else []
-        per_line.append((i, c))
-        for k in c:
-            tally[int(t_model[i] - pos[k])] += 1
-    if tally:
-        top = max(tally.values())
-        c_off = min((c for c, v in tally.items() if v == top), key=abs)
-    else:
-        c_off = 0
-    out = []
-    score = 0
-    for i, c in per_line:
-        if not c:
-            out.append((int(J[i]), None, c))
-            continue
-        ids = [int(pos[k] + c_off) for k in c]
-        tm = int(t_model[i])
-        exp = tm if tm in ids else min(ids, key=lambda x: (abs(x - tm), x))
-        score += exp == tm
-        out.append((int(J[i]), exp, c))
-    return {"lines": out, "c": int(c_off), "score": score}
+        findings = pd.concat([findings] + [pd.DataFrame(ch) for ch in added], ignore_index=True)
+    info.update(id_offset=offsets[0] if offsets else None, confirmed=confirmed, contradicted=contradicted,
+                trace_mismatches=len(added))
+    return findings

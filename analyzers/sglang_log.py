@@ -22,19 +22,26 @@ The format (``../shared/reference/sglang.md`` §4)::
 * lines of other loggers, blank lines, binary junk and overlong lines are skipped, never raise.
 
 Columns, in order: ``line`` (1-based line number in the input), ``ts`` (``datetime64[ns]``,
-naive, as logged), the rank columns ``dp pp tp ep`` (nullable ``Int64``; more such as
-``attn_cp``/``moe_dp`` when present), ``kind`` (``prefill``/``decode``), ``iter`` (``Int64``),
-``sep`` (``,`` or ``.`` after "batch"), then one column per field in order of first
-appearance, then ``extra`` (and ``text``, the whole message after "batch", with
-``keep_text=True``). ``df.attrs["fields"]`` maps each field column to its key as logged;
-``df.attrs["stats"]`` holds ``lines``, ``bytes``, ``batch_lines`` and ``skipped`` (lines that
-look like batch lines but could not be read).
+naive, as logged; null for a time-only prefix), the rank columns ``dp pp tp ep`` (nullable
+``Int64``; more such as ``attn_cp``/``moe_dp`` when present), ``kind`` (``prefill``/``decode``),
+``iter`` (``Int64``), ``sep`` (``,`` or ``.`` after "batch"), then one column per field in
+order of first appearance, then ``extra`` (and ``text``, the whole message after "batch", with
+``keep_text=True``). ``df.attrs``: ``fields`` (column → key as logged), ``ranks`` (the rank
+columns), ``server_args`` (the first ``server_args=ServerArgs(...)`` start-up line, name →
+text), ``server_starts`` (line numbers of those lines: restarts), ``stats`` (``lines``,
+``bytes``, ``batch_lines``, ``skipped``: lines that look like batch lines but could not be
+read, ``damage``: a damaged compressed tail).
 
-Speed: the input is read in 8 MB blocks split at newlines; one compiled bytes regex walks each
-block (lines that are not batch lines cost one failed match at their start), with one
-alternative per *shape* (the sequence of keys) seen so far, so the values of a known shape
-come out of the regex engine already split; values are converted per column by pyarrow. New
-shapes go through a per-line slow path and are learned after a few lines.
+Speed (``benchmarks/bench_iters.py``): the input is read in 8 MB blocks cut at newlines. One
+compiled bytes regex per block finds the batch lines and splits off the prefix parts, kind, id
+and separator; the engine hops from newline to newline, so other lines cost one failed match.
+The message after the separator is cut out of the block by offsets (numpy: where the
+``] Prefill/Decode batch`` literals and the newlines are), and its values are split without
+Python per line: lines with the same kind and number of items are split at ", " by pyarrow,
+the keys of the first line are checked against all of them at once, and each key's values
+become a typed column (the lines that disagree try the next key sequence; odd lines go
+through a per-line slow path). Beyond a few blocks, worker processes parse blocks too
+(``workers``; by default the cores idle at the start, at most 4).
 """
 
 from __future__ import annotations
@@ -60,15 +67,36 @@ MAX_SHAPE_TRIES = 16  # key sequences tried per (kind, field count) group before
 RANK_COLUMNS = ["dp", "pp", "tp", "ep"]
 _RESERVED = {"line", "ts", "kind", "iter", "sep", "extra", "text", "file", "stream", *RANK_COLUMNS}
 
-# \n [lead] [ [date time] [.frac] ranks ] (Prefill|Decode) batch [ [N]] (sep | end) rest
-# (the block gets a leading newline, so the regex engine jumps from newline to newline)
+# \n [lead] [ [date time] [.frac] ranks ] (Prefill|Decode) batch [ [N]] (sep | end); the
+# message after it is cut out of the block by offsets (no Python object per line for it)
+# (each block starts with a newline, so the regex engine jumps from newline to newline)
 _LINE = re.compile(
     rb"\n[^\[\n]{0,120}+\["
     rb"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)?(?:[.,](\d{1,9}))?"
     rb"([^\]\n]{0,200}+)\] "
-    rb"(Prefill|Decode) batch(?: \[(-?\d{1,18})\])?(?:([,.]) ?|(?=\r?\n|\r?$))"
-    rb"([^\n]*+)"
+    rb"(Prefill|Decode) batch(?: \[(-?\d{1,18})\])?(?:([,.] ?)|(?=\r?\n|\r?$))"
 )
+_PATTERNS = [np.frombuffer(b, np.uint8) for b in (b"] Prefill batch", b"] Decode batch")]
+
+
+def _literal_positions(a: np.ndarray) -> np.ndarray:
+    """Sorted offsets of ``] Prefill batch`` / ``] Decode batch`` in the bytes `a` (numpy:
+    the ``]`` bytes, narrowed one following byte at a time)."""
+    n = len(a)
+    c = np.flatnonzero(a[: max(n - 14, 0)] == 93)
+    c = c[a[c + 1] == 32]
+    out = []
+    for pat in _PATTERNS:
+        cc = c
+        for k in range(2, len(pat)):
+            cc = cc[a[cc + k] == pat[k]]
+        out.append(cc)
+    tail = a[max(n - 14, 0):].tobytes()  # the last few bytes, where a[c + k] would overrun
+    extra = [max(n - 14, 0) + i for i in range(len(tail)) for pat in _PATTERNS if tail.startswith(pat.tobytes(), i)]
+    return np.sort(np.concatenate(out + [np.asarray(extra, dtype=np.int64)]))
+
+
+_KINDS = pa.array(["prefill", "decode"])
 _KEY_OK = re.compile(rb"^#?[A-Za-z][A-Za-z0-9 _\-./()%#]*$")
 _RANK_TOKEN = re.compile(r"\b([A-Z][A-Z_]*?)(\d+)\b")
 
@@ -151,34 +179,50 @@ class _BlockParser:
         if b"server_args=ServerArgs(" in block:
             res.server_args = _server_args(block)
             for mm in re.finditer(rb"server_args=ServerArgs\(", block):
-                res.starts.append(base_line + block.count(b"\n", 0, mm.start()) + 1)
-        res.looks_like = block.count(b"] Prefill batch") + block.count(b"] Decode batch")
+                res.starts.append(base_line + block.count(b"\n", 0, mm.start()))
+        a = np.frombuffer(block, np.uint8)
+        pos = _literal_positions(a)
+        res.looks_like = len(pos)
         if not res.looks_like:
             return res
-        data = b"\n" + block
-        matches = list(_LINE.finditer(data))
-        if not matches:
+        nl = np.flatnonzero(a == 10)
+        rows = _LINE.findall(block)
+        if not rows:
             return res
-        starts = np.fromiter((m.start() for m in matches), np.int64, len(matches))
-        nl = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
-        lines = np.searchsorted(nl, starts, side="left") + 1 + base_line  # m.start() is the "\n" before
-        cols = list(zip(*(m.groups() for m in matches)))
-        del matches
-        dt, frac, ranks, kind, it, sep, rest = cols
-        if b"\r" in block:
-            rest = tuple(r.rstrip(b"\r") for r in rest)
-        n = len(rest)
+        if len(pos) == len(rows):
+            # the "] Prefill/Decode batch" of every match, and nothing else: they pair up in
+            # order; the message starts after "] ", the kind, " batch", " [N]" and the separator
+            dt, frac, ranks, kind, it, sep = zip(*rows)
+            at = pos
+            head_len = (2 + 6 + 7) - (np.array(kind, dtype="S7") != b"Prefill").astype(np.int64)
+            it_len = np.fromiter(map(len, it), np.int64, len(it))
+            head_len += np.where(it_len > 0, it_len + 3, 0) + np.fromiter(map(len, sep), np.int64, len(sep))
+            rest_start = at + head_len
+        else:  # near misses in this block: positions from the matches themselves
+            matches = list(_LINE.finditer(block))
+            at = np.fromiter((m.start() + 1 for m in matches), np.int64, len(matches))  # line start
+            rest_start = np.fromiter((m.end() for m in matches), np.int64, len(matches))
+            dt, frac, ranks, kind, it, sep = zip(*(m.groups() for m in matches))
+            del matches
+        del rows
+        # lines (1-based: the block's leading newline is nl[0]) and where they end
+        after = np.searchsorted(nl, at, side="left")
+        lines = after + base_line
+        line_end = np.where(after < len(nl), nl[np.minimum(after, len(nl) - 1)], len(block))
+        line_end -= (a[np.maximum(line_end - 1, 0)] == 13) & (line_end > rest_start)  # CR LF
+        rest_start = np.minimum(rest_start, line_end)
+        rest_arr = _slices(block, rest_start, line_end)
+        self._bounds = (block, rest_start, line_end)
         head: dict[str, pa.Array] = {"line": pa.array(lines, pa.int64()), "ts": _timestamps(dt, frac)}
         for name, arr in _ranks(ranks).items():
             head[name] = arr
             if name not in RANK_COLUMNS:
                 self.rank_names.add(name)
-        kinds = pa.array(kind, pa.binary()).cast(pa.string())
-        is_prefill = pc.equal(kinds, "Prefill")
-        head["kind"] = pc.if_else(is_prefill, "prefill", "decode")
-        head["iter"] = pa.array(it, pa.binary()).cast(pa.string()).cast(pa.int64())
-        head["sep"] = pa.array(sep, pa.binary()).cast(pa.string())
-        rest_arr = pa.array(rest, pa.binary())
+        is_prefill_np = np.array(kind, dtype="S7") == b"Prefill"
+        is_prefill = pa.array(is_prefill_np)
+        head["kind"] = pa.DictionaryArray.from_arrays(pa.array((~is_prefill_np).astype(np.int8)), _KINDS)
+        head["iter"] = _bin(it).cast(pa.string()).cast(pa.int64())
+        head["sep"] = pc.utf8_trim_whitespace(_bin(sep).cast(pa.string()))
         if self.keep_text:
             head["text"] = _text_arr(rest_arr)
         head_table = pa.table(head)
@@ -186,17 +230,20 @@ class _BlockParser:
         # groups: same kind and number of items
         lists = pc.split_pattern(rest_arr, b", ")
         nitems = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = lists.flatten()
+        first_item = lists.offsets.to_numpy()[:-1] - lists.offsets[0].as_py()
         gkey = nitems * 2 + is_prefill.to_numpy(zero_copy_only=False).astype(np.int64)
         order = np.argsort(gkey, kind="stable")
         bounds = np.flatnonzero(np.diff(gkey[order])) + 1
         tables: list[pa.Table] = []
         slow: list[np.ndarray] = []
         for idx in np.split(order, bounds):
-            left = self._group(idx, lists, rest, head_table, tables)
+            left = self._group(idx, flat, first_item, nitems, head_table, tables)
             if len(left):
                 slow.append(left)
         if slow:
-            tables.append(self._slow(np.sort(np.concatenate(slow)), rest, head_table))
+            tables.append(self._slow(np.sort(np.concatenate(slow)), head_table))
+        self._bounds = None
         table = _concat(tables) if len(tables) > 1 else tables[0]
         if len(tables) > 1:
             table = table.take(pc.sort_indices(table["line"]))
@@ -205,15 +252,21 @@ class _BlockParser:
         res.rank_names = sorted(self.rank_names)
         return res
 
-    def _group(self, idx: np.ndarray, lists: pa.Array, rest: tuple, head_table: pa.Table, tables: list) -> np.ndarray:
+    def _rest(self, row: int) -> bytes:
+        """The message text of one batch line of the block being parsed."""
+        block, start, end = self._bounds
+        return block[int(start[row]) : int(end[row])]
+
+    def _group(self, idx: np.ndarray, flat: pa.Array, first_item: np.ndarray, nitems: np.ndarray,
+               head_table: pa.Table, tables: list) -> np.ndarray:
         """Split the values of lines `idx` (same kind and item count); returns the rows left
         for the slow path."""
         n = len(idx)
-        flat = lists.take(pa.array(idx)).flatten()
-        f = len(flat) // n
-        if f * n != len(flat) or f == 0:
+        f = int(nitems[idx[0]])
+        if f == 0:
             return idx
-        items = [flat.take(pa.array(np.arange(k, n * f, f))) for k in range(f)]
+        base = first_item[idx]
+        items = [flat.take(pa.array(base + k)) for k in range(f)]
         todo = np.ones(n, dtype=bool)
         odd: list[int] = []
         for _ in range(MAX_SHAPE_TRIES):
@@ -221,8 +274,7 @@ class _BlockParser:
             if not len(pending):
                 break
             p0 = int(pending[0])
-            first = rest[int(idx[p0])]
-            keys = _row_keys(first) if first is not None else None
+            keys = _row_keys(self._rest(int(idx[p0])))
             if keys is None or len(keys) != f:
                 todo[p0] = False
                 odd.append(p0)
@@ -232,21 +284,23 @@ class _BlockParser:
                 ok &= pc.starts_with(items[k], key + b": ").to_numpy(zero_copy_only=False)
             rows = np.flatnonzero(ok)
             todo &= ~ok
-            sel = pa.array(rows)
-            t = head_table.take(pa.array(idx[rows]))
+            whole = len(rows) == n
+            sel = None if whole else pa.array(rows)
+            t = head_table.take(pa.array(idx if whole else idx[rows]))
             for k, key in enumerate(keys):
+                values = items[k] if whole else items[k].take(sel)
                 # (an explicit stop: pyarrow 26's binary_slice without one fails)
-                t = self._add(t, key, pc.binary_slice(items[k].take(sel), len(key) + 2, MAX_LINE), k)
+                t = self._add(t, key, pc.binary_slice(values, len(key) + 2, MAX_LINE), k)
             tables.append(t)
         left = np.concatenate([np.flatnonzero(todo), np.asarray(odd, dtype=np.int64)])
         return idx[left]
 
-    def _slow(self, rows: np.ndarray, rest: tuple, head_table: pa.Table) -> pa.Table:
+    def _slow(self, rows: np.ndarray, head_table: pa.Table) -> pa.Table:
         fields: dict[bytes, list] = {}
         extra = []
         n = len(rows)
         for i, r in enumerate(rows):
-            pairs, ex = _split_rest(rest[int(r)] or b"")
+            pairs, ex = _split_rest(self._rest(int(r)))
             for key, value in pairs:
                 col = fields.get(key)
                 if col is None:
@@ -275,8 +329,10 @@ class _BlockParser:
 
 
 def _blocks(read, block_size: int, stats: dict):
-    """Yield (block, base_line): blocks of whole lines; overlong lines are skipped."""
-    carry = b""
+    """Yield (block, base_line): blocks of whole lines, each preceded by one newline (the
+    previous block's last one, or an added one), which the regex uses to hop from line to
+    line and which is not a line itself. Overlong lines are skipped."""
+    carry = b"\n"
     size = FIRST_BLOCK
     skipping = False  # inside an overlong line
     lines = 0
@@ -290,26 +346,27 @@ def _blocks(read, block_size: int, stats: dict):
             if nl < 0:
                 continue
             lines += 1
-            chunk = chunk[nl + 1 :]
+            chunk = chunk[nl:]  # its newline leads the next block
+            carry = b""
             skipping = False
-        buf = carry + chunk if carry else chunk
+        buf = carry + chunk
         cut = buf.rfind(b"\n")
-        if cut < 0:
+        if cut <= 0:  # no complete line yet
             carry = buf
             if len(carry) > MAX_LINE:
                 carry = b""
                 skipping = True
                 stats["skipped_long"] += 1
             continue
-        carry = buf[cut + 1 :]
+        carry = buf[cut:]
         block = buf[: cut + 1]
         yield block, lines
-        lines += block.count(b"\n")
-        stats["bytes"] += len(block)
-    if carry and not skipping:
+        lines += block.count(b"\n") - 1
+        stats["bytes"] += len(block) - 1
+    if len(carry) > 1 and not skipping:  # a last line without a newline
         yield carry, lines
         lines += 1
-        stats["bytes"] += len(carry)
+        stats["bytes"] += len(carry) - 1
     elif skipping:
         lines += 1
     stats["lines"] = lines
@@ -335,8 +392,10 @@ def _pool(workers: int, parser: _BlockParser):
     import concurrent.futures
     import multiprocessing
 
+    # fork: no re-import of the caller's __main__ (a script without a main guard, stdin) and no
+    # start-up cost; spawn where there is no fork
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     return concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_worker_init,
         initargs=(parser.keep_text, parser.types),
@@ -344,21 +403,29 @@ def _pool(workers: int, parser: _BlockParser):
 
 
 def default_workers() -> int:
-    """Worker processes for large inputs: the usable cores, at most 4 (1: none)."""
+    """Processes for large inputs: the cores that are idle now (usable cores minus the load
+    average, rounded), at least 1, at most 4. Extra processes only pay off on idle cores."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    try:
+        idle = n - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        idle = n
+    return max(1, min(4, n, int(idle + 0.5)))
 
 
 POOL_AFTER = 3  # blocks parsed in-process before worker processes take over
 
 
 def _parse_blocks(read, block_size: int, keep_text: bool, workers: int | None) -> tuple[list[_BlockResult], dict]:
+    """Parse every block, in order. With `workers` > 1 and more than a few blocks, `workers`
+    − 1 processes take blocks while this process parses the ones that come when they are
+    all busy (so `workers` cores work, none waits)."""
     stats = {"lines": 0, "bytes": 0, "skipped_long": 0}
     parser = _BlockParser(keep_text)
-    results: list[_BlockResult] = []
+    results: list = []
     workers = default_workers() if workers is None else max(1, int(workers))
     blocks = _blocks(read, block_size, stats)
     for i, (block, base) in enumerate(blocks):
@@ -367,15 +434,39 @@ def _parse_blocks(read, block_size: int, keep_text: bool, workers: int | None) -
             break
     else:
         return results, stats
-    pending = []
-    with _pool(workers, parser) as pool:
+    from collections import deque
+
+    n_pool = workers - 1
+    slots: list = results
+    pending: deque = deque()  # (slot, future, block, base), in block order
+    broken = False
+
+    def collect(wait: bool) -> None:
+        nonlocal broken
+        while pending and (wait or pending[0][1].done()):
+            i, fut, blk, b = pending.popleft()
+            try:
+                slots[i] = fut.result()
+            except Exception:  # a worker died (or the pool could not start): parse it here
+                broken = True
+                slots[i] = parser.parse(blk, b)
+
+    with _pool(n_pool, parser) as pool:
         for block, base in blocks:
-            pending.append(pool.submit(_worker_parse, block, base))
-            while len(pending) > 2 * workers:
-                results.append(pending.pop(0).result())
-        for f in pending:
-            results.append(f.result())
-    return results, stats
+            collect(False)
+            if not broken and len(pending) < 2 * n_pool:
+                try:
+                    fut = pool.submit(_worker_parse, block, base)
+                except Exception:
+                    broken = True
+                    slots.append(parser.parse(block, base))
+                    continue
+                slots.append(None)
+                pending.append((len(slots) - 1, fut, block, base))
+            else:  # the workers are busy: this process takes the block
+                slots.append(parser.parse(block, base))
+        collect(True)
+    return slots, stats
 
 
 def _assemble(results: list[_BlockResult], stats: dict, keep_text: bool) -> pd.DataFrame:
@@ -398,10 +489,14 @@ def _assemble(results: list[_BlockResult], stats: dict, keep_text: bool) -> pd.D
     if not tables:
         df = _empty_frame(keep_text)
     else:
-        table = _concat(tables) if len(tables) > 1 else tables[0]
-        df = table.to_pandas(types_mapper=_pandas_type)
-        df = _order_columns(df, keys)
-        df["line"] = df["line"].astype("int64")
+        table = _arrange(_concat(tables) if len(tables) > 1 else tables[0], keys)
+        line = table.column("line").to_numpy()
+        # column by column, freeing the arrow memory as it goes (no consolidated 2-D copy)
+        df = table.drop_columns(["line"]).to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True)
+        del table
+        df.insert(0, "line", line)
+        if not isinstance(df["kind"].dtype, pd.CategoricalDtype) or list(df["kind"].cat.categories) != ["prefill", "decode"]:
+            df["kind"] = df["kind"].astype(pd.CategoricalDtype(["prefill", "decode"]))
     df.attrs["fields"] = {c: k for c, k in keys.items() if c in df.columns}
     df.attrs["ranks"] = [c for c in df.columns if c in RANK_COLUMNS or c in rank_names]
     df.attrs["server_args"] = server_args or {}
@@ -432,6 +527,29 @@ def _server_args(block: bytes) -> dict[str, str]:
 
 # -- column conversion ---------------------------------------------------------------------
 
+def _slices(block: bytes, start: np.ndarray, end: np.ndarray) -> pa.Array:
+    """``block[start[i]:end[i]]`` for every i as a binary array, without a Python object per
+    value: a zero-copy array of alternating pieces (value, gap, value, …) over the block,
+    then every other piece (one copy)."""
+    n = len(start)
+    if n == 0:
+        return pa.array([], pa.binary())
+    offsets = np.empty(2 * n, dtype=np.int64)
+    offsets[0::2] = start
+    offsets[1::2] = end
+    pieces = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 2 * n - 1, [None, pa.py_buffer(offsets), pa.py_buffer(block)])
+    return pieces.take(pa.array(np.arange(0, 2 * n - 1, 2))).cast(pa.binary())
+
+
+def _bin(values) -> pa.Array:
+    """A binary array in which empty values (a group that took no part in the match: findall
+    gives ``b""``, finditer None) are null."""
+    arr = pa.array(values, pa.binary())
+    if pc.any(pc.equal(arr, b"")).as_py():
+        arr = pc.if_else(pc.equal(arr, b""), pa.scalar(None, pa.binary()), arr)
+    return arr
+
+
 def _text(values: list) -> pa.Array:
     return pa.array([None if v is None else v.decode("utf-8", "replace") for v in values], pa.string())
 
@@ -458,16 +576,16 @@ def _typed(values, memo: dict | None = None, key=None) -> pa.Array:
     """bytes (or None) → the narrowest of int64, float64, bool, percent (float), string.
     `memo[key]` remembers what the key's values were last time, tried first (no scans)."""
     arr = values if isinstance(values, pa.Array) else pa.array(values, pa.binary())
+    kind = memo.get(key) if memo is not None else None
+    if kind in ("int", "float"):  # straight from the bytes
+        try:
+            return arr.cast(pa.int64() if kind == "int" else pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     try:
         s = arr.cast(pa.string())
     except pa.ArrowInvalid:  # not UTF-8
         return _text_arr(arr)
-    kind = memo.get(key) if memo is not None else None
-    if kind in ("int", "float"):
-        try:
-            return s.cast(pa.int64() if kind == "int" else pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
     out, kind = _infer(s)
     if memo is not None:
         memo[key] = kind
@@ -496,14 +614,15 @@ def _infer(s: pa.Array) -> tuple[pa.Array, str]:
 def _timestamps(dt, frac) -> pa.Array:
     """Naive timestamps (ns) from the date-time and fraction groups (seconds repeat a lot:
     each distinct one is parsed once)."""
-    enc = pc.dictionary_encode(pa.array(dt, pa.binary()))
+    enc = pc.dictionary_encode(_bin(dt))
     s = enc.dictionary.cast(pa.string())
     if pc.any(pc.match_substring(s, "T")).as_py():
         s = pc.replace_substring(s, "T", " ")
     sec = pc.strptime(s, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True).cast(pa.int64())
     ns = pc.multiply(sec.take(enc.indices), 1_000_000_000)
-    if any(f is not None for f in frac):
-        f = pa.array(frac, pa.binary()).cast(pa.string())
+    f = _bin(frac)
+    if f.null_count < len(f):
+        f = f.cast(pa.string())
         digits = pc.utf8_length(f)
         scale = pc.power(pa.scalar(10, pa.int64()), pc.subtract(9, digits.cast(pa.int64())))
         sub = pc.multiply(f.cast(pa.int64()), scale)
@@ -513,17 +632,16 @@ def _timestamps(dt, frac) -> pa.Array:
 
 def _ranks(ranks) -> dict[str, pa.Array]:
     """Rank tokens (any order) → one Int64 column per token name."""
-    arr = pa.array(ranks, pa.binary()).cast(pa.string(), safe=False)
-    enc = pc.dictionary_encode(arr)
+    enc = pc.dictionary_encode(pa.array(ranks, pa.binary()))  # bytes: invalid UTF-8 is possible
     codes = enc.indices.to_numpy(zero_copy_only=False)
     uniques = enc.dictionary.to_pylist()
     parsed = []
     names: list[str] = list(RANK_COLUMNS)
     for u in uniques:
         d = {}
-        for name, num in _RANK_TOKEN.findall(u or ""):
+        for name, num in _RANK_TOKEN.findall((u or b"").decode("utf-8", "replace")):
             col = name.lower()
-            if col in ("line", "ts", "kind", "iter", "sep", "extra", "text", "file", "stream"):
+            if col in _RESERVED and col not in RANK_COLUMNS or len(num) > 9:
                 continue
             d.setdefault(col, int(num))
             if col not in names:
@@ -578,24 +696,23 @@ def _pandas_type(t: pa.DataType):
     return None
 
 
-def _order_columns(df: pd.DataFrame, keys: dict[str, str]) -> pd.DataFrame:
-    fixed = ["line", "ts"]
-    ranks = [c for c in RANK_COLUMNS]
-    for c in df.columns:
-        if c not in keys and c not in fixed and c not in ranks and c not in ("kind", "iter", "sep", "extra", "text"):
-            ranks.append(c)
+def _arrange(table: pa.Table, keys: dict[str, str]) -> pa.Table:
+    """Columns in the documented order (zero-copy): line, ts, ranks, kind, iter, sep, fields
+    in order of first appearance, extra[, text]; missing ranks and ``extra`` as nulls."""
+    n = table.num_rows
+    names = table.column_names
     for c in RANK_COLUMNS:
-        if c not in df.columns:
-            df[c] = pd.array([pd.NA] * len(df), dtype="Int64")
-    order = fixed + ranks + ["kind", "iter", "sep"] + [c for c in keys if c in df.columns]
-    if "extra" not in df.columns:
-        df["extra"] = pd.array([pd.NA] * len(df), dtype="string")
-    order.append("extra")
-    if "text" in df.columns:
+        if c not in names:
+            table = table.append_column(c, pa.nulls(n, pa.int64()))
+    if "extra" not in names:
+        table = table.append_column("extra", pa.nulls(n, pa.string()))
+    names = table.column_names
+    fixed = {"line", "ts", "kind", "iter", "sep", "extra", "text"}
+    ranks = list(RANK_COLUMNS) + [c for c in names if c not in keys and c not in fixed and c not in RANK_COLUMNS]
+    order = ["line", "ts"] + ranks + ["kind", "iter", "sep"] + [c for c in keys if c in names] + ["extra"]
+    if "text" in names:
         order.append("text")
-    df = df[order]
-    df["kind"] = df["kind"].astype(pd.CategoricalDtype(["prefill", "decode"]))
-    return df
+    return table.select(order)
 
 
 def _empty_frame(keep_text: bool) -> pd.DataFrame:
@@ -618,8 +735,8 @@ def _empty_frame(keep_text: bool) -> pd.DataFrame:
 def parse_log(stream: BinaryIO, *, keep_text: bool = False, block_size: int = BLOCK, workers: int | None = None) -> pd.DataFrame:
     """Parse a binary stream (gzip/zstd compressed or not) of SGLang log lines.
 
-    `workers`: processes for inputs beyond a few blocks (default `default_workers()`; 1: parse
-    in this process only)."""
+    `workers`: processes for inputs beyond a few blocks (default `default_workers()`, the idle
+    cores; 1: parse in this process only). The frame is the same either way."""
     from traceconv.readers.source import open_source
 
     src = open_source(stream, name=getattr(stream, "name", "<stream>"))

@@ -7,7 +7,6 @@ from _common import TraceconvError, atheris, main, write_both
 
 with atheris.instrument_imports(include=["traceconv"]):
     from traceconv.readers.kineto import read_kineto
-    from traceconv.readers.json_events import BLOCK  # noqa: F401  (instrumented)
 
 
 def test_one_input(data: bytes) -> None:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127) if c != 9} | {10: "\\n", 13: "\\r"}
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters escaped (``\\n``, ``\\x1b``): what
+    goes to a terminal or a log stays one line and cannot carry escape sequences from a trace."""
+    return text.translate(_CONTROL)
+
+
 class TraceconvError(Exception):
     """An expected failure: bad input, refusing to overwrite, ... (exit code 1)."""
 
@@ -14,7 +23,9 @@ class TraceconvError(Exception):
         prefix = source or ""
         if where:
             prefix = f"{prefix}:{where}" if prefix else where
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        text = f"{prefix}: {message}" if prefix else message
+        # one line, whatever a file name or a library's message holds
+        super().__init__(one_line(text))
 
 
 class UnsupportedFormatError(TraceconvError):

@@ -46,6 +46,8 @@ def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: s
     output.check_not_input(output_path, inputs)
     with output.atomic_output(output_path) as out:
         counts = write_trace(trace, out, fmt)
+    if counts.get("time_shift_ns"):
+        output.warn(f"some timestamps were negative; all times were shifted by +{counts['time_shift_ns']} ns (Perfetto drops negative times)")
     elapsed = time.perf_counter() - t0
     summary = f"{counts['slices']} slices, {counts['instants']} instants, {counts['flows']} flows"
     output.status(f"Converted {len(inputs)} input(s) in {elapsed:.2f} s: {summary}")

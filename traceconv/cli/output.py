@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator
 
 import click
 
-from traceconv.errors import TraceconvError
+from traceconv.errors import TraceconvError, one_line
 
 _quiet = False
 
@@ -30,11 +30,11 @@ def set_quiet(quiet: bool) -> None:
 
 def status(message: str) -> None:
     if not _quiet:
-        click.echo(message, err=True)
+        click.echo(one_line(message), err=True)
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {one_line(message)}", err=True)
 
 
 def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefer: str | None = None) -> list[str]:

@@ -61,6 +61,18 @@ DAMAGE_STATS = frozenset(
         "compressed_stream_damaged",
         "kineto_truncated_events_lost",
         "kineto_bad_events",
+        # repaired or skipped on the way in (tests/bad_inputs/README.md lists the cases)
+        "otlp_json_invalid_utf8",
+        "otlp_json_nonstandard",
+        "otlp_json_bad_span",
+        "otlp_json_span_repaired",
+        "otlp_json_damaged_line_salvaged",
+        "otlp_proto_bad_message",
+        "span_bad_time",
+        "span_event_bad_time",
+        "kineto_events_repaired",
+        "kineto_bad_header",
+        "kineto_bad_base_time",
     ]
 )
 

@@ -149,27 +149,11 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
 def split_events(chunk: bytes) -> list[bytes]:
     """The events of a ``[` + events + `]`` block from `iter_event_chunks`, one bytes each (the
     slow path, for blocks that do not decode as a whole: damaged or non-standard events)."""
-    arr = np.frombuffer(chunk, dtype=np.uint8)
-    pos = np.flatnonzero(_INTERESTING[arr])
-    chars = arr[pos].copy()
-    qmask = chars == _QUOTE
-    for k in np.flatnonzero(qmask & (arr[np.maximum(pos - 1, 0)] == _BACKSLASH)).tolist():
-        p = int(pos[k]) - 1
-        run = 0
-        while p >= 0 and arr[p] == _BACKSLASH:
-            run += 1
-            p -= 1
-        if run % 2:
-            qmask[k] = False
-            chars[k] = 0
-    real = chars != 0
-    pos, chars, qmask = pos[real], chars[real], qmask[real]
-    inside = (np.cumsum(qmask) - qmask) % 2 == 1
-    structural = ~qmask & ~inside
-    spos = pos[structural]
-    delta = _OPEN[chars[structural]].astype(np.int64)
-    after = np.cumsum(delta)
-    before = after - delta
+    from traceconv.readers.json_salvage import structural
+
+    spos, chars = structural(chunk)
+    after = np.cumsum(_OPEN[chars].astype(np.int64))
+    before = after - _OPEN[chars]
     starts = spos[(before == 1) & (after == 2)]
     ends = spos[(before == 2) & (after == 1)]
     return [chunk[a : b + 1] for a, b in zip(starts.tolist(), ends.tolist())]

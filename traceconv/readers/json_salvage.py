@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 import numpy as np
+
+# what damaged or non-standard JSON can raise while being decoded with msgspec
+JSON_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+def is_utf8(data: bytes) -> bool:
+    """Whether `data` is valid UTF-8 (msgspec does not check what it keeps as `Raw`)."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _INTERESTING = np.zeros(256, bool)
 _INTERESTING[[ord("{"), ord("["), ord("}"), ord("]"), _QUOTE]] = True
-_KEY_BEFORE = re.compile(rb'"((?:[^"\\]|\\.){0,200})"\s*:\s*$')
 _CLOSE = {ord("{"): b"}", ord("["): b"]"}
 
 
@@ -43,37 +57,55 @@ def structural(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return pos[keep], chars[keep]
 
 
-def cut_points(data: bytes, key: bytes) -> list[tuple[int, bytes]]:
-    """Every place a complete element of an array under `key` ends, with the closing text that
-    makes the prefix valid JSON: ``[(end offset, closers), ...]`` in document order."""
-    pos, chars = structural(data)
-    stack: list[tuple[int, bool]] = []  # (opening byte, is this an array under `key`)
-    out: list[tuple[int, bytes]] = []
-    for p, c in zip(pos.tolist(), chars.tolist()):
-        if c == 0x7B:  # {
-            stack.append((c, False))
-        elif c == 0x5B:  # [
-            m = _KEY_BEFORE.search(data, max(0, p - 256), p)
-            stack.append((c, bool(m) and m.group(1) == key))
-        else:
-            if not stack or (c == 0x7D) != (stack[-1][0] == 0x7B):
-                return out  # brackets do not match: not JSON from here on
-            stack.pop()
-            if c == 0x7D and stack and stack[-1][1]:
-                out.append((p + 1, b"".join(_CLOSE[o] for o, _ in reversed(stack))))
-    return out
+MAX_DEPTH = 2000  # deeper than any trace format nests: not worth salvaging
 
 
 def close_truncated(data: bytes, key: bytes, before: int | None = None) -> bytes | None:
     """`data` cut after the last complete element of an array under `key` (ending before byte
-    `before`, if given) with its open containers closed; None if there is no such element."""
-    points = cut_points(data, key)
-    if before is not None:
-        points = [pt for pt in points if pt[0] <= before]
-    if not points:
+    `before`, if given) with its open containers closed; None if there is no such element.
+
+    Vectorised: with the nesting depth after each bracket, an element ends at a ``}`` whose
+    container (the last opener at the level it returns to) is a ``[`` right after ``"key":``."""
+    pos, chars = structural(data)
+    if not len(pos):
         return None
-    end, closers = points[-1]
-    return data[:end] + closers
+    delta = np.where((chars == 0x7B) | (chars == 0x5B), 1, -1)
+    after = np.cumsum(delta)
+    if after.max() > MAX_DEPTH or after.min() < 0:
+        return None
+    n = len(pos)
+    idx = np.arange(n, dtype=np.int64)
+    # openers sorted by (level inside them, position): "the last opener at level m before j"
+    o_idx = idx[delta > 0]
+    o_key = after[delta > 0].astype(np.int64) * n + o_idx
+    order = np.argsort(o_key, kind="stable")
+    o_key, o_idx = o_key[order], o_idx[order]
+
+    def last_opener(level: np.ndarray, j: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(o_key, level.astype(np.int64) * n + j, side="right") - 1
+        found = (k >= 0) & (o_key[np.maximum(k, 0)] // n == level)
+        return np.where(found, o_idx[np.maximum(k, 0)], -1)
+
+    starts = [m.end() - 1 for m in re.finditer(rb'"' + re.escape(key) + rb'"\s*:\s*\[', data)]
+    if not starts:
+        return None
+    keyed = np.zeros(n, bool)  # the "[" of an array under `key`
+    at = np.searchsorted(pos, starts)
+    at = at[(at < n)]
+    keyed[at[pos[at] == np.asarray(starts)[: len(at)]]] = True
+    ends = idx[(chars == 0x7D) & (after >= 1)]  # a "}" that closes an object inside a container
+    parent = last_opener(after[ends], ends)
+    ends = ends[(parent >= 0) & keyed[np.maximum(parent, 0)]]
+    if before is not None:
+        ends = ends[pos[ends] < before]
+    if not len(ends):
+        return None
+    j = int(ends[-1])
+    levels = np.arange(1, int(after[j]) + 1)
+    stack = last_opener(levels, np.full(len(levels), j, np.int64))
+    if (stack < 0).any():
+        return None
+    return data[: int(pos[j]) + 1] + b"".join(_CLOSE[int(chars[o])] for o in stack[::-1].tolist())
 
 
 _BYTE = re.compile(r"\(byte (\d+)\)")

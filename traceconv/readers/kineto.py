@@ -27,6 +27,7 @@ from traceconv.errors import MalformedTraceError, UnsupportedFormatError
 from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
 from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
+from traceconv.readers.json_salvage import JSON_ERRORS, is_utf8
 from traceconv.readers.source import open_source
 
 GPU_CATEGORIES = frozenset(["kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "Kernel", "Memcpy", "Memset"])
@@ -60,8 +61,6 @@ _decode_corr = msgspec.json.Decoder(_Corr).decode
 _decode_any = msgspec.json.Decoder().decode
 _decode_event = msgspec.json.Decoder(Event).decode
 _encode_exact = msgspec.json.Encoder(decimal_format="number").encode
-# what a damaged or non-standard event can raise while being decoded
-JSON_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 MAX_NS = 1 << 62  # |ts|, |dur| beyond ~146 years are not times: the event is skipped
 
 # SGLang file names: [prefix-]{profile_id}-TP-{tp}[-DP-{dp}][-PP-{pp}][-EP-{ep}][-STAGE].trace.json.gz
@@ -114,6 +113,11 @@ def us_to_ns(raw: bytes) -> int:
     """Exact ns from a JSON number of µs (``4457696249763.410`` → 4457696249763410).
 
     Raises ValueError for anything that is not a number of plausible size (|ns| < 2^62)."""
+    i = raw.find(b".")
+    if i > 0 and len(raw) - i == 4 and raw[0] != 45 and raw[i + 1 :].isdigit():  # Kineto's form, fast (JSON numbers: digits)
+        ns = int(raw[:i]) * 1000 + int(raw[i + 1 :])
+        if ns < MAX_NS:
+            return ns
     ns = _us_to_ns(raw)
     if not -MAX_NS < ns < MAX_NS:
         raise ValueError(f"implausible time {raw[:40]!r}")
@@ -209,6 +213,8 @@ def _read(source, rank_from: str | None) -> Trace:
     try:
         for chunk in iter_event_chunks(source.stream, scan):
             try:
+                if not is_utf8(chunk):  # (Raw fields are not checked by msgspec)
+                    raise UnicodeDecodeError("utf-8", b"", 0, 0, "invalid UTF-8")
                 events = _decode_events(chunk)
             except JSON_ERRORS:
                 events = _decode_leniently(chunk, stats)
@@ -219,13 +225,17 @@ def _read(source, rank_from: str | None) -> Trace:
                     if not raw_ts:
                         bad += 1
                         continue
+                    raw_dur = bytes(e.dur) if ph == "X" else b""
                     try:
-                        ts = time_ns(raw_ts, stats)
-                        raw_dur = bytes(e.dur) if ph == "X" else b""
-                        dur = INSTANT if ph != "X" else (time_ns(raw_dur, stats) if raw_dur else 0)
-                    except ValueError:
-                        bad += 1
-                        continue
+                        ts = us_to_ns(raw_ts)
+                        dur = INSTANT if ph != "X" else (us_to_ns(raw_dur) if raw_dur else 0)
+                    except ValueError:  # numbers as strings (counted), else skipped
+                        try:
+                            ts = time_ns(raw_ts, stats)
+                            dur = INSTANT if ph != "X" else (time_ns(raw_dur, stats) if raw_dur else 0)
+                        except ValueError:
+                            bad += 1
+                            continue
                     if dur < 0 and ph == "X":
                         stats["kineto_negative_duration"] += 1
                         dur = 0
@@ -291,7 +301,7 @@ def _read(source, rank_from: str | None) -> Trace:
                     except ValueError:
                         bad += 1
                 else:
-                    stats[f"chrome_unsupported_ph_{ph or 'missing'}"] += 1
+                    stats[f"chrome_unsupported_ph_{_ph_key(ph)}"] += 1
     except MalformedTraceError:
         if not len(ts_a):
             raise
@@ -321,10 +331,17 @@ def _read(source, rank_from: str | None) -> Trace:
             why = " (nested too deeply)" if stats["kineto_event_nested_too_deeply"] else ""
             raise MalformedTraceError(f"no usable events: all {stats['kineto_bad_events']} were damaged{why}", source=source.name)
         b.warnings.append(f"{source.name}: the trace holds no events")
-    header = _header(scan, source.name)
+    header = _header(scan, source.name, b)
     if correlation_flow_starts:
         b.metadata["ac2g_flow_events"] = correlation_flow_starts
     return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
+
+
+def _ph_key(ph: str) -> str:
+    """A stats reason for an unsupported ph (trace text: kept only when short and plain)."""
+    if not ph:
+        return "missing"
+    return ph if len(ph) <= 8 and ph.isascii() and ph.isalnum() else "other"
 
 
 def _warn_counts(b: TraceBuilder, name: str) -> None:
@@ -368,6 +385,8 @@ def _decode_leniently(chunk: bytes, stats) -> list[Event]:
     out = []
     for raw in split_events(chunk):
         try:
+            if not is_utf8(raw):
+                raise UnicodeDecodeError("utf-8", b"", 0, 0, "invalid UTF-8")
             out.append(_decode_event(raw))
             continue
         except msgspec.ValidationError:
@@ -441,19 +460,28 @@ def _finite(v):
     return v
 
 
-def _header(scan: ScanResult, name: str) -> dict:
+def _header(scan: ScanResult, name: str, b: TraceBuilder) -> dict:
+    """The document outside the events (schemaVersion, baseTimeNanoseconds, distributedInfo...)."""
     text = bytes(scan.header).strip()
     if scan.bare_array or not text:
         return {}
     try:
-        doc = _decode_any(text)
-    except msgspec.DecodeError:
-        # a truncated file has no closing brace: decode the keys before the events
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        text = text.decode("utf-8", "replace").encode()
+    # as it is; or truncated: no closing brace, decode the keys before the events
+    for candidate in (text, text.rstrip(b", \n\t") + b"}"):
         try:
-            doc = _decode_any(text.rstrip(b", \n\t") + b"}")
-        except msgspec.DecodeError:
-            return {}
-    return doc if isinstance(doc, dict) else {}
+            doc = _decode_any(candidate)
+        except JSON_ERRORS:
+            continue
+        return doc if isinstance(doc, dict) else {}
+    # damaged: keep the clock anchor if it can still be found, and say so
+    m = re.search(rb'"baseTimeNanoseconds"\s*:\s*(\d{1,19})(?![\d.eE])', text)
+    b.stats["kineto_bad_header"] += 1
+    b.warnings.append(f"{name}: the JSON outside traceEvents is damaged; ignored it"
+                      + (" except baseTimeNanoseconds" if m else " (no baseTimeNanoseconds: times stay relative)"))
+    return {"baseTimeNanoseconds": int(m.group(1))} if m else {}
 
 
 def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_events, flow_events, counters, name: str, rank_from) -> Trace:
@@ -489,7 +517,7 @@ def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_
     for e in meta_events:
         try:
             a = _decode_any(bytes(e.args)) if len(e.args) else {}
-        except msgspec.DecodeError:
+        except JSON_ERRORS:
             a = {}
         if not isinstance(a, dict):
             continue
@@ -634,12 +662,13 @@ def _add_counters(b: TraceBuilder, counters, track_map, proc: int, base: int) ->
     for raw_t, cname, ts, raw_args in counters:
         try:
             values = _decode_any(raw_args)
-        except msgspec.DecodeError:
+        except JSON_ERRORS:
             continue
         if not isinstance(values, dict):
             continue
         for key, v in values.items():
-            if not isinstance(v, (int, float)):
+            if not isinstance(v, (int, float)) or (isinstance(v, int) and abs(v) > 1 << 1000):
+                b.stats["kineto_counter_value_not_a_number"] += 1
                 continue
             k = (raw_t, f"{cname} {key}" if key != "value" else cname)
             t = series.get(k)

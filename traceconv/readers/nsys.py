@@ -138,7 +138,12 @@ def read_nsys(src, *, name: str | None = None) -> Trace:
         except sqlite3.Error as e:
             raise MalformedTraceError(f"cannot open the nsys export as SQLite ({e})", source=name) from None
         try:
-            return _Reader(con, str(name)).read()
+            _REPAIRED[0] = 0
+            trace = _Reader(con, str(name)).read()
+            if _REPAIRED[0]:
+                trace.stats["nsys_non_numeric_values"] += _REPAIRED[0]
+                trace.warnings.append(f"{name}: {_REPAIRED[0]} numeric cells held NULL or text; read as -1")
+            return trace
         except sqlite3.DatabaseError as e:
             raise MalformedTraceError(f"damaged SQLite file, cannot read it as an nsys export ({e})", source=name) from None
         finally:
@@ -157,8 +162,32 @@ class _Proc:
     cross_thread: bool = False
 
 
+_REPAIRED = [0]  # numeric cells that held NULL or text (damaged/odd exports), reset per read
+
+
+def _int_or_none(v):
+    """An integer cell, or None (counted) when it holds NULL, text or bytes."""
+    try:
+        return int(v)
+    except (TypeError, ValueError, OverflowError):
+        _REPAIRED[0] += v is not None
+        return None
+
+
 def _np(values, dtype=np.int64) -> np.ndarray:
-    return np.array(values, dtype=dtype) if len(values) else np.zeros(0, dtype)
+    if not len(values):
+        return np.zeros(0, dtype)
+    try:
+        return np.array(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        out = []
+        for v in values:
+            try:
+                out.append(dtype(v) if dtype is bool else int(v))
+            except (TypeError, ValueError, OverflowError):
+                _REPAIRED[0] += 1
+                out.append(-1)
+        return np.array(out, dtype=dtype)
 
 
 class _Reader:
@@ -261,17 +290,20 @@ class _Reader:
                 f"{self.name}: no TARGET_INFO_SESSION_START_TIME: timestamps stay on the session's relative clock (ns), not Unix epoch"
             )
             return "relative (session clock, no epoch anchor in the export)"
-        if normalised or start is None:
-            self.offset = int(utc)
+        utc_i, start_i = _int_or_none(utc), _int_or_none(start)
+        if utc_i is None:
+            return "relative (session clock; the epoch anchor is not a number)"
+        if normalised or start_i is None:
+            self.offset = utc_i
             return "epoch (utcEpochNs + export ts)"
-        self.offset = int(utc) - int(start)
+        self.offset = utc_i - start_i
         return "epoch (utcEpochNs + export ts - session start systemClockNs)"
 
     def _event_types(self) -> dict[str, int]:
         types = dict(EVENT_TYPE_DEFAULTS)
         if self.has("ENUM_NSYS_EVENT_TYPE", "name") and self.has("ENUM_NSYS_EVENT_TYPE", "id"):
             for id_, name in self.rows("SELECT id, name FROM ENUM_NSYS_EVENT_TYPE"):
-                if name in types:
+                if name in types and _int_or_none(id_) is not None:
                     types[name] = int(id_)
         return types
 
@@ -467,7 +499,7 @@ class _Reader:
             if dev is None:
                 continue
             for d, n in self.rows(f'SELECT "{dev}", name FROM {table}'):
-                if d is not None and n:
+                if _int_or_none(d) is not None and n:
                     out.setdefault(int(d), str(n))
         return out
 
@@ -735,8 +767,9 @@ class _Reader:
         if self.has("ThreadNames", "globalTid"):
             if self.has("ThreadNames", "nameId"):
                 for gtid, nid in self.rows("SELECT globalTid, nameId FROM ThreadNames ORDER BY rowid"):
-                    if gtid is not None and nid is not None:
-                        out[int(gtid)] = self.strings.get(int(nid), str(nid))
+                    g, i = _int_or_none(gtid), _int_or_none(nid)
+                    if g is not None and nid is not None:
+                        out[g] = self.strings.get(i, str(nid)) if i is not None else str(nid)
             elif self.has("ThreadNames", "name"):
                 for gtid, name in self.rows("SELECT globalTid, name FROM ThreadNames ORDER BY rowid"):
                     if gtid is not None and name:

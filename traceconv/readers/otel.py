@@ -16,11 +16,13 @@ applies the layout rules (reference: decisions.md, sglang.md §2):
 from __future__ import annotations
 
 import json
+import re
 from array import array
 from typing import Any
 
 import numpy as np
 
+from traceconv.errors import MalformedTraceError
 from traceconv.model.ranks import Ranks, as_rank, with_ranks
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TraceBuilder, TrackKind, typed_value
 
@@ -130,6 +132,10 @@ class SpanCollector:
         if stats["span_event_bad_time"]:
             b.warnings.append(f"skipped {stats['span_event_bad_time']} span events whose times are not Unix nanoseconds")
         if n == 0:
+            lost = stats["span_bad_time"] + stats["otlp_json_bad_span"]
+            if lost:  # nothing salvageable: an error, not an empty trace
+                names = ", ".join(str(src["name"]) for src in self.sources) or None
+                raise MalformedTraceError(f"no usable spans: all {lost} were damaged (times or shape)", source=names)
             b.warnings.append("the input holds no spans")
         dur = np.where(bad, 0, end - start)
         b.dur = array("q", dur.tobytes()) if n else array("q")
@@ -340,7 +346,7 @@ class SpanCollector:
         """``sglang Scheduler-PP0-DP1-TP0 @deadbeef``: service, its main ranked thread, host."""
         b = self.b
         for proc, (service, ident, host) in enumerate(self._proc_meta):
-            threads = sorted(proc_threads.get(proc, []))
+            threads = sorted(proc_threads.get(proc, []), key=lambda t: (t[0].sort_key(), t[1]))  # (None ranks sort first)
             ranked = [name for ranks, name in threads if ranks.known]
             if ranked:
                 who = ranked[0] if len(ranked) == 1 else f"{ranked[0]}…"
@@ -498,16 +504,16 @@ def _flow_ids(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return x
 
 
+_HEX_ID = re.compile(r"[0-9a-fA-F]+")
+
+
 def parse_hex_or_base64(value: str, nbytes: int) -> int | None:
     """An OTLP id: hex (case-insensitive, optional 0x) or base64, decided by length."""
     if not value:
         return 0
     v = value[2:] if value[:2] in ("0x", "0X") else value
-    if len(v) == 2 * nbytes:
-        try:
-            return int(v, 16)
-        except ValueError:
-            pass
+    if len(v) == 2 * nbytes and _HEX_ID.fullmatch(v):  # (int(v, 16) alone takes signs, "_" and spaces)
+        return int(v, 16)
     try:
         import base64
 

@@ -17,6 +17,7 @@ import msgspec
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
 from traceconv.model.trace import ArgKind
+from traceconv.readers.json_salvage import JSON_ERRORS, close_truncated, error_offset, is_utf8
 from traceconv.readers.otel import SpanCollector, parse_hex_or_base64
 
 Num = Union[int, str]
@@ -117,8 +118,6 @@ class TracesData(msgspec.Struct):
 
 _decode_line = msgspec.json.Decoder(TracesData).decode
 _decode_array = msgspec.json.Decoder(list[TracesData]).decode
-# what damaged or non-standard JSON can raise while being decoded
-JSON_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
 
 SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
               "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
@@ -371,7 +370,7 @@ def decode_document(line: bytes, source: str, lineno: int, diag) -> TracesData:
             raise msgspec.DecodeError(_short_decode_error(line)) from None
         diag.stats["otlp_json_nonstandard"] += 1
         diag.warnings.append(f"{source}:{lineno}: non-standard JSON (NaN/Infinity) read leniently")
-    return _salvage_document(obj, source, lineno, diag)
+    return salvage_document(obj, source, lineno, diag)
 
 
 def _short_decode_error(line: bytes) -> str:
@@ -385,7 +384,7 @@ def _short_decode_error(line: bytes) -> str:
 _STR_FIELDS = ("traceId", "spanId", "parentSpanId", "traceState", "name")
 
 
-def _salvage_document(obj: Any, source: str, lineno: int, diag) -> TracesData:
+def salvage_document(obj: Any, source: str, lineno: int, diag) -> TracesData:
     """A document that failed the typed decode, converted piece by piece: spans that still do
     not fit are dropped and counted (``otlp_json_bad_span``)."""
     if not isinstance(obj, dict):
@@ -427,10 +426,10 @@ def _salvage_document(obj: Any, source: str, lineno: int, diag) -> TracesData:
         out.append(ResourceSpans(resource=resource, scopeSpans=scopes))
     if bad:
         diag.stats["otlp_json_bad_span"] += bad
-        diag.warnings.append(f"{source}:{lineno}: dropped {bad} spans (or groups) of the wrong shape, kept the rest of the line")
+        diag.warnings.append(f"{source}{':' if lineno else ''}{lineno}: dropped {bad} spans (or groups) of the wrong shape, kept the rest of the line")
     if fixed:
         diag.stats["otlp_json_span_repaired"] += fixed
-        diag.warnings.append(f"{source}:{lineno}: {fixed} spans had numbers where OTLP has strings: converted")
+        diag.warnings.append(f"{source}{':' if lineno else ''}{lineno}: {fixed} spans had numbers where OTLP has strings: converted")
     return TracesData(resourceSpans=out)
 
 
@@ -445,15 +444,10 @@ def _convert_or(value: Any, typ) -> Any:
 
 def _salvage_cut(line: bytes, source: str, lineno: int, diag, last: bool) -> TracesData | None:
     """The complete spans of a damaged or cut line: cut back to the last whole span, closed."""
-    from traceconv.readers.json_salvage import close_truncated, error_offset
-
     if not line.lstrip().startswith(b"{"):
         return None
-    if b"\xef\xbf\xbd" not in line:
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            line = line.decode("utf-8", "replace").encode()
+    if not is_utf8(line):
+        line = line.decode("utf-8", "replace").encode()
     before = None
     for _ in range(3):
         closed = close_truncated(line, b"spans", before)
@@ -463,7 +457,7 @@ def _salvage_cut(line: bytes, source: str, lineno: int, diag, last: bool) -> Tra
             doc = _decode_line(closed)
         except msgspec.ValidationError:
             try:
-                doc = _salvage_document(msgspec.json.decode(closed), source, lineno, diag) if diag is not None else None
+                doc = salvage_document(msgspec.json.decode(closed), source, lineno, diag) if diag is not None else None
             except JSON_ERRORS:
                 return None
             if doc is None:

@@ -138,7 +138,8 @@ def _unique_keys(keys: list[str]) -> list[str]:
 
 def _write_partitioned(table: pa.Table, rank: np.ndarray, directory: str, name: str, part: int) -> int:
     os.makedirs(os.path.join(directory, name), exist_ok=True)
-    if table.num_rows == 0:
+    if table.num_rows == 0:  # still a file: its schema lets readers read "no rows" (no args, no flows...)
+        pq.write_table(table, os.path.join(directory, name, f"part-{part}.parquet"))
         return 0
     order = np.argsort(rank, kind="stable")
     ranks_sorted = rank[order]

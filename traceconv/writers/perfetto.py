@@ -81,6 +81,10 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
     spans = np.flatnonzero(~is_instant)
     ctr_ts = trace.column("counters", "ts_ns")
     ev_ts = np.concatenate([ts, ts[spans] + dur[spans], ctr_ts])
+    # trace_processor drops events before time 0: a trace with negative times (damaged cells,
+    # relative clocks) is shifted as a whole, and the shift reported
+    shift = -int(ev_ts.min()) if len(ev_ts) and ev_ts.min() < 0 else 0
+    ev_ts = ev_ts + shift
     ev_seq = np.concatenate([lay.begin_seq, lay.end_seq[spans], np.zeros(len(ctr_ts), np.int64)])
     ev_ref = np.concatenate([np.arange(n), spans, np.arange(len(ctr_ts))])
     ev_type = np.concatenate(
@@ -183,6 +187,7 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
         "packets": written,
         "lanes": int(lay.lanes_per_track.sum()),
         "not_nested": lay.not_nested,
+        "time_shift_ns": shift,
     }
 
 
