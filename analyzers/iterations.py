@@ -227,7 +227,7 @@ def _epochs(lines: pd.DataFrame, line: np.ndarray) -> np.ndarray:
 
 def _streams(lines: pd.DataFrame) -> list[_Stream]:
     n = len(lines)
-    dp_attention = str((lines.attrs.get("server_args") or {}).get("enable_dp_attention")) == "True"
+
     kind = (lines["kind"].astype(str).to_numpy() == "decode").astype(np.int8)
     it = pd.array(lines["iter"], dtype="Int64")
     has = ~np.asarray(it.isna())
@@ -264,6 +264,7 @@ def _streams(lines: pd.DataFrame) -> list[_Stream]:
         label = _label(ranks)
         f = lines["file"].iloc[first] if "file" in lines.columns else None
         st = _Stream(label, f, ranks, rows, kind[rows], has[rows], ids[rows], line[rows], None if ts is None else ts[rows])
+        dp_attention = str(_server_args_for(lines, f).get("enable_dp_attention")) == "True"
         st.anchored = bool(epoch[first] > 0) and not dp_attention
         st.epoch = int(epoch[first])
         out.append(st)
@@ -601,10 +602,18 @@ def _gap_exact(geos: list[_Geo], interval: int | None) -> bool:
     return not (deficit == 0 and surplus > 0)
 
 
-def _overlap_hint(lines: pd.DataFrame, overlap: bool | None) -> bool | None:
+def _server_args_for(lines: pd.DataFrame, file) -> dict:
+    """The start-up ``server_args`` of one file (several files: ``attrs["server_args_by_file"]``)."""
+    by_file = lines.attrs.get("server_args_by_file")
+    if by_file and file is not None:
+        return by_file.get(file) or by_file.get(str(file)) or {}
+    return lines.attrs.get("server_args") or {}
+
+
+def _overlap_hint(server_args: dict, overlap: bool | None) -> bool | None:
     if overlap is not None:
         return overlap
-    v = (lines.attrs.get("server_args") or {}).get("disable_overlap_schedule")
+    v = server_args.get("disable_overlap_schedule")
     if v in ("True", "true", "1"):
         return False
     if v in ("False", "false", "0"):
@@ -631,10 +640,11 @@ def check(
     """Check the iteration ids of parsed scheduler log lines (`analyzers.sglang_log`).
 
     `trace_steps`: the steps of a profiler trace (see the module doc), or `trace`: a trace
-    object handed to ``analyzers.steps.trace_steps``. `decode_log_interval`: default from the
-    log's ``server_args`` line, else inferred. `log_tz`: the logs' UTC offset in seconds or
+    object handed to ``analyzers.steps.trace_steps``. `decode_log_interval`: default from each
+    file's ``server_args`` line, else inferred per file. `log_tz`: the logs' UTC offset in seconds or
     ``+HH:MM``; default ``auto`` (fitted on the trace). `overlap`: whether overlap scheduling
-    was on (default: from ``server_args``, else assumed on when the log cannot tell)."""
+    was on (default: from each file's ``server_args``, else assumed on when the log cannot
+    tell)."""
     if trace is not None and trace_steps is None:
         trace_steps = _steps_from_trace(trace)
     for col in ("kind", "iter"):
@@ -646,20 +656,7 @@ def check(
     n_lines = len(lines)
     n_ids = int(sum(int(s.has.sum()) for s in streams))
     summary: dict = {"lines": n_lines, "lines_with_ids": n_ids, "streams": len(streams)}
-    interval_source = None
-    if decode_log_interval:
-        interval, interval_source = int(decode_log_interval), "given"
-    else:
-        sa = (lines.attrs.get("server_args") or {}).get("decode_log_interval")
-        if sa and str(sa).isdigit() and int(sa) > 0:
-            interval, interval_source = int(sa), "server_args"
-        else:
-            interval = _infer_interval(streams, geos)
-            interval_source = "inferred" if interval else None
-    gap_exact = _gap_exact(geos, interval)
-    hint = _overlap_hint(lines, overlap)
-    summary.update(decode_log_interval=interval, interval_source=interval_source,
-                   gap_check="exact" if gap_exact else "at least", overlap=hint)
+    per_file_params: dict = {}
 
     chunks: list[dict] = []
     expected = np.full(n_lines, np.iinfo(np.int64).min, dtype=np.int64)
@@ -673,6 +670,20 @@ def check(
             by_file.setdefault(s.file, []).append((s, g))
         models, per_file_viol, adjacency = {}, {}, {}
         for f, items in by_file.items():
+            sa = _server_args_for(lines, f)
+            f_geos = [g for _, g in items]
+            interval_source = None
+            if decode_log_interval:
+                interval, interval_source = int(decode_log_interval), "given"
+            elif str(sa.get("decode_log_interval", "")).isdigit() and int(sa["decode_log_interval"]) > 0:
+                interval, interval_source = int(sa["decode_log_interval"]), "server_args"
+            else:
+                interval = _infer_interval([s for s, _ in items], f_geos)
+                interval_source = "inferred" if interval else None
+            gap_exact = _gap_exact(f_geos, interval)
+            hint = _overlap_hint(sa, overlap)
+            per_file_params[f] = {"decode_log_interval": interval, "interval_source": interval_source,
+                                  "gap_check": "exact" if gap_exact else "at least", "overlap": hint}
             totals = {FIXED: 0, SYNC: 0, OVERLAP: 0}
             for s, g in items:
                 if not len(g.L):
@@ -728,12 +739,17 @@ def check(
                 cls = PRE_FIX if unexplained <= max(1, 0.01 * file_ids) else INCONSISTENT
             if _SEVERITY[cls] > _SEVERITY[classification]:
                 classification = cls
+        for key in ("decode_log_interval", "interval_source", "gap_check", "overlap"):
+            vals = {str(f): p[key] for f, p in per_file_params.items()}
+            summary[key] = vals if len(vals) > 1 else next(iter(vals.values()))
         summary["model"] = {str(k): v for k, v in models.items()} if len(models) > 1 else next(iter(models.values()))
         summary["adjacency"] = {
             "decode_then_prefill_plus_1": sum(a for a, _ in adjacency.values()),
             "prefill_then_decode_plus_1": sum(b for _, b in adjacency.values()),
         }
         summary["violations"] = {str(k): v for k, v in per_file_viol.items()} if len(per_file_viol) > 1 else next(iter(per_file_viol.values()))
+    for key in ("decode_log_interval", "interval_source", "gap_check", "overlap"):
+        summary.setdefault(key, None)
     findings = _frame(chunks, lines)
     if on_trace:
         findings = _apply_trace(streams, on_trace, findings, expected, summary["trace"])

@@ -786,6 +786,7 @@ def concat_logs(frames: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
     df.attrs["fields"] = keys
     df.attrs["ranks"] = list(dict.fromkeys(c for f in frames for c in f.attrs.get("ranks", RANK_COLUMNS)))
     df.attrs["server_args"] = next((f.attrs["server_args"] for f in frames if f.attrs.get("server_args")), {})
+    df.attrs["server_args_by_file"] = {name: dict(f.attrs.get("server_args") or {}) for f, name in zip(frames, names)}
     df.attrs["server_starts"] = {name: list(f.attrs.get("server_starts", [])) for f, name in zip(frames, names)}
     df.attrs["stats"] = {
         k: sum(s.get(k, 0) for s in stats) for k in ("lines", "bytes", "batch_lines", "skipped")

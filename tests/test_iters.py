@@ -511,6 +511,23 @@ def test_cli_stdin_gzip_and_several_files(capsys, monkeypatch):
     assert {line.split(",")[0] for line in out.splitlines()[1:]} == {str(LOGS / "sync_old.log")}
 
 
+def test_cli_a_directory_of_logs_with_different_settings(capsys):
+    """Each file keeps its own interval and overlap setting (from its server_args line)."""
+    rc, out, err = _run([str(LOGS), "--format", "json"], capsys)
+    rows = json.loads(out)
+    want = {}
+    for truth_path in LOGS.glob("*.truth.json"):
+        truth = json.loads(truth_path.read_text())
+        if "params" in truth:
+            log = next(p for p in LOGS.iterdir() if p.name.startswith(truth_path.name.split(".truth")[0] + ".log"))
+            want.update({(str(log), r[0]): r[5] for r in truth["batch_lines"] if r[5] is not None})
+        else:
+            want.update({(str(LOGS / "edge_cases.log"), k): iterations.MISSING_ID for k in truth["missing_id_lines"]})
+    got = {(r["file"], r["line"]): r["reason"] for r in rows}
+    assert got == want
+    assert rc == 0 and "— pre-fix overlap labelling" in err
+
+
 def test_cli_trace_without_the_steps_analyzer(capsys, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "analyzers.steps" else real(name, *a))
