@@ -427,3 +427,34 @@ def test_exported_dataset_without_args_or_flows_reads_back(name, tmp_path, capsy
     rc = main(["steps", str(out)])
     err = capsys.readouterr().err
     assert rc == 0 and "internal error" not in err, err
+
+
+@pytest.mark.parametrize("times,ok", [
+    ([(-(1 << 63), -1)], True),  # one instant at the smallest int64: shifted to 0
+    ([((1 << 63) - 10, 100)], False),  # ends past int64
+    ([(-(1 << 62), 0), (1 << 62, 0)], False),  # spans more than 2^63 ns
+    ([(-5, 10), (0, 3)], True),
+])
+def test_perfetto_writer_takes_or_refuses_extreme_times(times, ok):
+    """Times near int64's ends (damaged input that reached a writer) are shifted or refused in
+    one line, never wrapped around or raised as OverflowError (found by fuzzing the nsys reader)."""
+    import io as _io
+
+    from traceconv.model.trace import TraceBuilder
+    from traceconv.writers import write_trace
+
+    b = TraceBuilder()
+    t = b.add_track(b.add_process(1, "p"), 1, "t")
+    for ts, dur in times:
+        b.add_slice(ts, dur, t, "s")
+    trace = b.build().validate()
+    buf = _io.BytesIO()
+    if ok:
+        write_trace(trace, buf, "perfetto")
+        starts = sorted(s.start for s in decode(buf.getvalue()).slices)
+        lowest = min(ts for ts, _ in times)
+        assert starts == sorted(ts - lowest for ts, _ in times)
+    else:
+        with pytest.raises(TraceconvError):
+            write_trace(trace, buf, "perfetto")
+    write_trace(trace, _io.BytesIO(), "json")

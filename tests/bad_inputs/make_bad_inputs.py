@@ -307,6 +307,20 @@ def nsys_like_loose(con: sqlite3.Connection) -> None:
     )
 
 
+def nsys_wrong_types(con: sqlite3.Connection) -> None:
+    """Cells of the wrong type or size where nsys writes ints: what a hand-edited or damaged
+    export can hold (SQLite columns take any type)."""
+    nsys_like(con)
+    con.executescript(
+        """
+        CREATE TABLE PROCESSES (globalPid, pid, name);
+        INSERT INTO PROCESSES VALUES ('p1', 'one', 'python');
+        INSERT INTO NVTX_EVENTS (start, end, eventType, text, globalTid) VALUES (950, 990, 59, 12345, 281474976710656001);
+        INSERT INTO CUPTI_ACTIVITY_KIND_KERNEL VALUES (1e30, 2e30, 0, 1, 7, 7, 281474976710656000, 2, 2, 1, 1, 1, 1, 1, 1);
+        """
+    )
+
+
 def nsys_like(con: sqlite3.Connection) -> None:
     """A few nsys export tables with broken contents (NULL names, end before start, bad ids)."""
     con.executescript(
@@ -574,6 +588,9 @@ def _nsys_cases() -> list[Case]:
           lambda: sqlite_bytes(nsys_like)),
         C("nsys_null_and_text_values.sqlite", N, "NULL and text values in numeric columns (kernel start, ThreadNames ids; found by fuzzing)", 0, "Converted",
           lambda: sqlite_bytes(lambda con: (nsys_like_loose(con)))),
+        C("nsys_wrong_type_cells.sqlite", N, "an int as NVTX text, a text pid, a REAL 1e30 kernel start (found by fuzzing)", 0, "Converted",
+          lambda: sqlite_bytes(nsys_wrong_types),
+          xfail="traceconv/readers/nsys.py: TypeError/ValueError/OverflowError on cells of the wrong type or size (reported to its owner)"),
         C("nsys_report.nsys-rep", N, "a binary .nsys-rep report (needs `nsys export --type sqlite`)", 1, "nsys export", lambda: b"NSYS" + bytes(range(256)) * 4),
     ]
 

@@ -80,11 +80,14 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
     is_instant = dur == INSTANT
     spans = np.flatnonzero(~is_instant)
     ctr_ts = trace.column("counters", "ts_ns")
+    _check_time_range(ts, dur, ctr_ts)
     ev_ts = np.concatenate([ts, ts[spans] + dur[spans], ctr_ts])
     # trace_processor drops events before time 0: a trace with negative times (damaged cells,
     # relative clocks) is shifted as a whole, and the shift reported
-    shift = -int(ev_ts.min()) if len(ev_ts) and ev_ts.min() < 0 else 0
-    ev_ts = ev_ts + shift
+    lowest = ev_ts.min() if len(ev_ts) else np.int64(0)
+    shift = -int(lowest) if lowest < 0 else 0
+    if shift:  # (int64 arithmetic: exact, the range fits; `+ shift` overflows at -2^63)
+        ev_ts = ev_ts - lowest
     ev_seq = np.concatenate([lay.begin_seq, lay.end_seq[spans], np.zeros(len(ctr_ts), np.int64)])
     ev_ref = np.concatenate([np.arange(n), spans, np.arange(len(ctr_ts))])
     ev_type = np.concatenate(
@@ -189,6 +192,19 @@ def write_perfetto(trace: Trace, out: BinaryIO) -> dict[str, int]:
         "not_nested": lay.not_nested,
         "time_shift_ns": shift,
     }
+
+
+def _check_time_range(ts: np.ndarray, dur: np.ndarray, ctr_ts: np.ndarray) -> None:
+    """Every event time, after the shift to >= 0, must fit int64 (what trace processor keeps):
+    only damaged input comes near it, and it is refused instead of wrapping around."""
+    from traceconv.errors import MalformedTraceError
+
+    limit = (1 << 63) - 1
+    if len(dur) and (dur > 0).any() and (ts[dur > 0] > limit - dur[dur > 0]).any():
+        raise MalformedTraceError("a slice ends after the largest int64 nanosecond: cannot write a Perfetto trace")
+    times = [int(a.min()) for a in (ts, ctr_ts) if len(a)] + [int(a.max()) for a in (ts + np.maximum(dur, 0), ctr_ts) if len(a)]
+    if times and min(times) < 0 and max(times) - min(times) > limit:
+        raise MalformedTraceError("event times span more than 2^63 ns (292 years): cannot write a Perfetto trace")
 
 
 # ---- descriptors ---------------------------------------------------------------------------
