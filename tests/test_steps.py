@@ -64,15 +64,13 @@ def test_modes_and_unattributed_add_up_to_the_trace(path):
 def test_graph_launch_kernels_all_go_to_the_launching_step():
     path = TRACES[0]
     truth = truth_of(path)
-    ops = steps.attribute(traceconv.read_kineto(path))
-    corr_of = {}
     t = traceconv.read_kineto(path)
+    ops = steps.attribute(t)
     corr = t.column("slices", "correlation")
     for g in truth["edge_cases"]["cuda_graphs"]:
         sel = ops[corr[ops["op"].to_numpy()] == g["correlation"]]
         assert len(sel) == g["n_kernels"]
         assert set(sel["step"]) == {g["step"]}
-    del corr_of
 
 
 def test_cpu_only_traces_report_zero_gpu_time():

@@ -99,17 +99,19 @@ def test_ranks_merge_onto_one_timeline_with_rank_names(tmp_path):
     for p in pair:
         want.update((c, n, s, e) for c, n, s, e in expected_events(p)[0])
     assert Counter((s.category, s.name, s.start, s.end) for s in d.slices) == want
-    # flows never cross ranks after re-namespacing
-    for a, b in d.flows():
-        assert d.tracks[a.track].thread.pid == d.tracks[b.track].thread.pid or True
-        assert a.args["args"]["correlation"] == b.args["args"]["correlation"]
+    # flows never cross ranks after re-namespacing: both ends in the same rank process
+    def process_of(s):
+        uuid = s.track
+        while not d.tracks[uuid].HasField("process"):
+            uuid = d.tracks[uuid].parent_uuid
+        return uuid
+
+    flows = d.flows()
+    assert flows and all(process_of(a) == process_of(b) for a, b in flows)
+    assert all(a.args["args"]["correlation"] == b.args["args"]["correlation"] for a, b in flows)
 
 
 def test_real_torch_cpu_traces_keep_step_labels_and_ranks():
-    truth = json.loads((CPU / "truth.json").read_text())
-    for entry in truth["files"] if "files" in truth else truth.values():
-        if not isinstance(entry, dict) or "file" not in entry and "name" not in entry:
-            continue
     trace = read_kineto(CPU / "1769071195.6634595-TP-1-EXTEND.trace.json.gz")
     names = trace.strings("slices", "name")
     assert any(n.startswith("step[EXTEND") for n in names)
@@ -128,8 +130,6 @@ def test_truncated_trace_is_salvaged_with_a_count(tmp_path, capsys):
     assert main(["torch2perfetto", str(bad), "-o", str(out)]) == 0
     err = capsys.readouterr().err
     assert "file ends inside the events" in err and "Wrote" in err
-    complete = json.loads(cut[: cut.rfind(b"}")] .rsplit(b"},", 1)[0] + b"}]}") if False else None
-    del complete
     d = decode(out.read_bytes())
     assert len(d.slices) > 0.5 * len(expected_events(GPU_TRACES[0])[0])
     assert main(["torch2perfetto", str(bad), "-o", str(out), "--strict"]) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from traceconv.cli import cli, output
@@ -81,7 +83,6 @@ def report_command(inputs, otel_inputs, logs, out_dir, title, fail_on_findings, 
     """
     import datetime
     import json
-    import os
 
     from traceconv.cli import report_html as rh
     from traceconv.errors import TraceconvError
@@ -259,5 +260,3 @@ def _iteration_section(log_files: list[str], trace, tables: dict, summary: dict)
         sec.tables.append(("findings", found.findings))
     return sec, found
 
-
-import os  # noqa: E402  (used by the helpers above)
