@@ -9,7 +9,7 @@ import click
 
 from traceconv import __version__
 from traceconv.cli import output
-from traceconv.errors import GateTripped, TraceconvError
+from traceconv.errors import GateTripped, TraceconvError, one_line
 
 EPILOG = """\b
 Exit codes: 0 done (warnings on stderr), 1 bad input or refused, 2 usage error,
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, or input we did not foresee: still one line
         if os.environ.get("TRACECONV_DEBUG"):
             raise
-        click.echo(f"error: internal error: {type(e).__name__}: {e} (set TRACECONV_DEBUG=1 for a traceback)", err=True)
+        click.echo(f"error: internal error: {type(e).__name__}: {one_line(str(e))} (set TRACECONV_DEBUG=1 for a traceback)", err=True)
         return 1
     return 0
 

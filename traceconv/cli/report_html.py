@@ -109,7 +109,11 @@ def _plain(v) -> str:
 
 
 def _md(text: str) -> str:
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+    # names from traces must not become Markdown links, images or emphasis in a CI summary
+    out = html.escape(str(text)).replace("\n", " ")
+    for ch in "\\|[]()!*_`":
+        out = out.replace(ch, "\\" + ch)
+    return out
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -138,7 +142,7 @@ def _figure():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams.update({"svg.hashsalt": "traceconv", "svg.fonttype": "none", "font.size": 9})
+    matplotlib.rcParams.update({"svg.hashsalt": "traceconv", "svg.fonttype": "none", "font.size": 9, "text.parse_math": False})
     fig, ax = plt.subplots(figsize=(8, 3.2))
     return plt, fig, ax
 

@@ -94,25 +94,10 @@ def read_jsonl_arrow(path: str, col: SpanCollector) -> int | None:
         reader = pj.open_json(path, read_options=pj.ReadOptions(block_size=BLOCK, use_threads=True), parse_options=opts)
         staged = _Staged(col)
         for batch in reader:
-            if any(_has_replacement(c) for c in batch.columns):
-                raise _Fallback  # Arrow replaced invalid UTF-8 silently: let the robust reader count it
             staged.add(batch)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, _Fallback, OverflowError, ValueError):
         return None
     return staged.commit()
-
-
-def _has_replacement(arr: pa.Array) -> bool:
-    """Whether any string in `arr` (nested included) holds U+FFFD, which Arrow's JSON parser
-    puts where the input had invalid UTF-8."""
-    t = arr.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return len(arr) > 0 and bool(pc.any(pc.match_substring(arr, "\ufffd")).as_py())
-    if pa.types.is_struct(t):
-        return any(_has_replacement(arr.field(i)) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _has_replacement(arr.flatten())
-    return False
 
 
 def _offsets_lengths(list_array: pa.Array) -> np.ndarray:
