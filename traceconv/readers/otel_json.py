@@ -316,7 +316,7 @@ def iter_jsonl(stream, source: str, diag) -> Iterator[tuple[int, TracesData]]:
         if not line:
             continue
         if pending is not None:
-            doc = _salvage_cut(pending[2], source, pending[0], diag, last=False)
+            doc = _salvage_cut(pending[2], source, pending[0], diag, last=False, why=pending[1])
             if doc is not None:
                 good += 1
                 yield pending[0], doc
@@ -442,7 +442,7 @@ def _convert_or(value: Any, typ) -> Any:
         return None
 
 
-def _salvage_cut(line: bytes, source: str, lineno: int, diag, last: bool) -> TracesData | None:
+def _salvage_cut(line: bytes, source: str, lineno: int, diag, last: bool, why: str = "") -> TracesData | None:
     """The complete spans of a damaged or cut line: cut back to the last whole span, closed."""
     if not line.lstrip().startswith(b"{"):
         return None
@@ -474,7 +474,7 @@ def _salvage_cut(line: bytes, source: str, lineno: int, diag, last: bool) -> Tra
             return None
         if diag is not None and not last:
             diag.stats["otlp_json_damaged_line_salvaged"] += 1
-            diag.warnings.append(f"{source}:{lineno}: damaged line: kept its {n} complete spans before the damage")
+            diag.warnings.append(f"{source}:{lineno}: damaged line ({why or 'cut'}): kept its {n} complete spans before the damage")
         return doc
     return None
 
