@@ -589,8 +589,7 @@ def _nsys_cases() -> list[Case]:
         C("nsys_null_and_text_values.sqlite", N, "NULL and text values in numeric columns (kernel start, ThreadNames ids; found by fuzzing)", 0, "Converted",
           lambda: sqlite_bytes(lambda con: (nsys_like_loose(con)))),
         C("nsys_wrong_type_cells.sqlite", N, "an int as NVTX text, a text pid, a REAL 1e30 kernel start (found by fuzzing)", 0, "Converted",
-          lambda: sqlite_bytes(nsys_wrong_types),
-          xfail="traceconv/readers/nsys.py: TypeError/ValueError/OverflowError on cells of the wrong type or size (reported to its owner)"),
+          lambda: sqlite_bytes(nsys_wrong_types)),
         C("nsys_report.nsys-rep", N, "a binary .nsys-rep report (needs `nsys export --type sqlite`)", 1, "nsys export", lambda: b"NSYS" + bytes(range(256)) * 4),
     ]
 

@@ -73,6 +73,8 @@ DAMAGE_STATS = frozenset(
         "kineto_events_repaired",
         "kineto_bad_header",
         "kineto_bad_base_time",
+        "nsys_non_numeric_values",
+        "nsys_unreadable_start_dropped",
     ]
 )
 

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
+from traceconv.model.merge import take_slices
 from traceconv.model.ranks import Ranks
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TraceBuilder, TrackKind
 
@@ -137,12 +138,13 @@ def read_nsys(src, *, name: str | None = None) -> Trace:
             con = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
         except sqlite3.Error as e:
             raise MalformedTraceError(f"cannot open the nsys export as SQLite ({e})", source=name) from None
+        con.text_factory = _text  # a damaged export may hold invalid UTF-8
         try:
             _REPAIRED[0] = 0
             trace = _Reader(con, str(name)).read()
             if _REPAIRED[0]:
                 trace.stats["nsys_non_numeric_values"] += _REPAIRED[0]
-                trace.warnings.append(f"{name}: {_REPAIRED[0]} numeric cells held NULL or text; read as -1")
+                trace.warnings.append(f"{name}: {_REPAIRED[0]} numeric cells held NULL, text or out-of-range values; read as -1")
             return trace
         except sqlite3.DatabaseError as e:
             raise MalformedTraceError(f"damaged SQLite file, cannot read it as an nsys export ({e})", source=name) from None
@@ -165,13 +167,28 @@ class _Proc:
 _REPAIRED = [0]  # numeric cells that held NULL or text (damaged/odd exports), reset per read
 
 
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        _REPAIRED[0] += 1
+        return raw.decode("utf-8", "replace")
+
+
 def _int_or_none(v):
     """An integer cell, or None (counted) when it holds NULL, text or bytes."""
     try:
-        return int(v)
+        iv = int(v)
     except (TypeError, ValueError, OverflowError):
         _REPAIRED[0] += v is not None
         return None
+    if not _I64_MIN <= iv <= _I64_MAX:
+        _REPAIRED[0] += 1
+        return None
+    return iv
 
 
 def _np(values, dtype=np.int64) -> np.ndarray:
@@ -183,7 +200,10 @@ def _np(values, dtype=np.int64) -> np.ndarray:
         out = []
         for v in values:
             try:
-                out.append(dtype(v) if dtype is bool else int(v))
+                iv = dtype(v) if dtype is bool else int(v)
+                if dtype is not bool and not _I64_MIN <= iv <= _I64_MAX:
+                    raise OverflowError(v)
+                out.append(iv)
             except (TypeError, ValueError, OverflowError):
                 _REPAIRED[0] += 1
                 out.append(-1)
@@ -198,6 +218,7 @@ class _Reader:
         self.schema: dict[str, list[str]] = {}
         self.strings: dict[int, str] = {}
         self.missing_columns: list[str] = []
+        self.damaged: list[np.ndarray] = []  # rows whose start cell was unreadable
         self.procs: dict[int, _Proc] = {}
         self.offset = 0
         # per slice, in builder order: the raw keys that become track ids at the end
@@ -239,7 +260,7 @@ class _Reader:
     def read(self) -> Trace:
         self._load_schema()
         if self.has("StringIds"):
-            self.strings = dict(self.rows("SELECT id, value FROM StringIds"))
+            self.strings = {k: v if isinstance(v, str) else str(v) for k, v in self.rows("SELECT id, value FROM StringIds") if v is not None}
         meta = self._export_meta()
         clock = self._clock(meta)
         self.event_types = self._event_types()
@@ -266,7 +287,18 @@ class _Reader:
                 "tables_not_converted": sorted(t for t in self.schema if t.startswith(("CUPTI_ACTIVITY_KIND_", "OSRT_", "CUDNN", "CUBLAS", "NCCL", "MPI_", "SCHED_", "COMPOSITE_")) and t not in (RUNTIME, DRIVER, KERNEL, MEMCPY, MEMSET, GRAPH_TRACE)),
             },
         )
-        return b.build().validate()
+        trace = b.build()
+        if self.damaged:
+            keep = np.ones(trace.num_slices, bool)
+            keep[np.concatenate(self.damaged)] = False
+            dropped = int((~keep).sum())
+            trace = take_slices(trace, keep)
+            trace.stats["filtered_out_slices"] -= dropped
+            if not trace.stats["filtered_out_slices"]:
+                del trace.stats["filtered_out_slices"]
+            trace.stats["nsys_unreadable_start_dropped"] += dropped
+            trace.warnings.append(f"{self.name}: {dropped} events have no readable start time (NULL, text or out of range); dropped")
+        return trace.validate()
 
     def _export_meta(self) -> dict[str, str]:
         if not self.has("META_DATA_EXPORT"):
@@ -320,11 +352,11 @@ class _Reader:
         has_tid, has_text = self.has(t, "textId"), self.has(t, "text")
         join = "LEFT JOIN StringIds s ON s.id = n.textId" if has_tid and self.has("StringIds") else ""
         if join:
-            text_expr = "coalesce(s.value, n.text)" if has_text else "s.value"
+            text_expr = "CAST(coalesce(s.value, n.text) AS TEXT)" if has_text else "CAST(s.value AS TEXT)"
         elif has_tid:
-            text_expr = "coalesce(n.text, CAST(n.textId AS TEXT))" if has_text else "CAST(n.textId AS TEXT)"
+            text_expr = "CAST(coalesce(n.text, n.textId) AS TEXT)" if has_text else "CAST(n.textId AS TEXT)"
         else:
-            text_expr = "n.text" if has_text else "NULL"
+            text_expr = "CAST(n.text AS TEXT)" if has_text else "NULL"
         for c in ("textId", "text", "end", "globalTid", "endGlobalTid", "domainId", "category"):
             if not self.has(t, c):
                 self.missing_columns.append(f"{t}.{c}")
@@ -395,7 +427,7 @@ class _Reader:
         dur = np.where(is_mark, INSTANT, end_a - start)
         name_code = b.names.code
         codes = np.fromiter((name_code(text[i] if text[i] is not None else "") for i in keep.tolist()), np.int32, n)
-        self._append(start[keep] + self.offset, dur[keep], codes, "nvtx", np.full(n, -1, np.int64))
+        self._append(start[keep], dur[keep], codes, "nvtx", np.full(n, -1, np.int64))
         rows_out = np.arange(base, base + n)
         cpu = ~cross[keep]
         self.cpu_rows.append((rows_out[cpu], gtid_a[keep][cpu]))
@@ -456,7 +488,7 @@ class _Reader:
             codes = pool[inv]
             base = self.b.num_slices
             cats = np.where(ecls == 1, self.b.categories.code("cuda_driver"), self.b.categories.code("cuda_runtime")).astype(np.int32)
-            self._append(start + self.offset, self._dur(start, end), codes, cats, corr)
+            self._append(start, self._dur(start, end), codes, cats, corr)
             rows_out = np.arange(base, base + n)
             self.cpu_rows.append((rows_out, gtid))
             for g_ in np.unique(gtid).tolist():
@@ -631,7 +663,7 @@ class _Reader:
                 pkey[idx[ok]] = self.api_pkey[order[p2[ok]]]
         pkey = np.where(pkey < 0, 0, pkey)
         base = self.b.num_slices
-        self._append(start + self.offset, self._dur(start, end), codes, category, corr)
+        self._append(start, self._dur(start, end), codes, category, corr)
         rows_out = np.arange(base, base + n)
         self.gpu_rows.append((rows_out, pkey, dev, stream))
         for p, d, s in set(zip(pkey.tolist(), dev.tolist(), stream.tolist())):
@@ -668,9 +700,15 @@ class _Reader:
             self.b.stats["nsys_negative_duration"] += bad
         return np.maximum(dur, 0)
 
-    def _append(self, ts, dur, codes, category, corr) -> None:
+    def _append(self, start, dur, codes, category, corr) -> None:
+        """Append slices at session-clock `start` (a negative start is a damaged cell: the row
+        is dropped after the read, counted)."""
         b = self.b
-        n = len(ts)
+        n = len(start)
+        bad = np.flatnonzero(start < 0)
+        if len(bad):
+            self.damaged.append(bad + b.num_slices)
+        ts = np.where(start < 0, 0, start) + self.offset
         b.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
         b.dur.frombytes(np.ascontiguousarray(dur, np.int64).tobytes())
         b.track.frombytes(np.zeros(n, np.int32).tobytes())  # set in _finish
@@ -772,16 +810,18 @@ class _Reader:
                         out[g] = self.strings.get(i, str(nid)) if i is not None else str(nid)
             elif self.has("ThreadNames", "name"):
                 for gtid, name in self.rows("SELECT globalTid, name FROM ThreadNames ORDER BY rowid"):
-                    if gtid is not None and name:
-                        out[int(gtid)] = str(name)
+                    g = _int_or_none(gtid)
+                    if g is not None and name:
+                        out[g] = str(name)
         return out
 
     def _process_names(self, thread_names: dict[int, str]) -> dict[int, str]:
         out: dict[int, str] = {}
         if self.has("PROCESSES", "globalPid") and self.has("PROCESSES", "name"):
             for gpid, name in self.rows("SELECT globalPid, name FROM PROCESSES"):
-                if gpid is not None and name:
-                    out[int(gpid) & PID_MASK] = str(name)
+                g = _int_or_none(gpid)
+                if g is not None and name:
+                    out[g & PID_MASK] = str(name)
         return out
 
     def _nvtx_names_by_process(self) -> dict[int, list[str]]:
