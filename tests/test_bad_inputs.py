@@ -22,6 +22,7 @@ import pytest
 from tests.bad_inputs import make_bad_inputs as mk
 from tests.perfetto_check import decode
 from traceconv.cli import cli, main
+from traceconv.cli import output
 from traceconv.errors import TraceconvError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,16 +384,23 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.pftrace"]
 
 
-def test_sigterm_during_a_run_leaves_no_partial_output(tmp_path):
-    """A killed run (SIGTERM, as a CI timeout sends) leaves neither the output nor a temp file."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("anonymous", [True, False], ids=["O_TMPFILE", "named-temp"])
+def test_a_killed_run_leaves_no_partial_output(tmp_path, sig, anonymous):
+    """A killed run (SIGTERM as a CI timeout sends; SIGKILL as the OOM killer does) leaves
+    neither the output nor a temp file (SIGKILL: only where the OS has O_TMPFILE)."""
+    if sig == signal.SIGKILL and not anonymous:
+        pytest.skip("a named temp file cannot be removed after SIGKILL; that is what O_TMPFILE is for")
+    if anonymous and output._anonymous_file(str(tmp_path)) is None:
+        pytest.skip("no O_TMPFILE on this OS/file system")
     big = tmp_path / "big.jsonl"
     line = OTEL_JSONL.read_bytes()
     big.write_bytes(line * 40)
     out = tmp_path / "o.pftrace"
     code = (
-        "import time, traceconv.cli.convert as c\n"
-        "real = c.write_trace\n"
-        "def slow(t, f, fmt):\n"
+        "import time, traceconv.cli.convert as c, traceconv.cli.output as o\n"
+        + ("" if anonymous else "o._anonymous_file = lambda d: None\n")
+        + "def slow(t, f, fmt):\n"
         "    f.write(b'x' * 100000); f.flush(); print('writing', flush=True); time.sleep(30)\n"
         "c.write_trace = slow\n"
         "from traceconv.cli import main\n"
@@ -401,11 +409,41 @@ def test_sigterm_during_a_run_leaves_no_partial_output(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     assert proc.stdout.readline().strip() == "writing"
-    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
-    proc.send_signal(signal.SIGTERM)
+    named_temp = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert bool(named_temp) != anonymous, named_temp
+    proc.send_signal(sig)
     proc.wait(timeout=30)
     assert proc.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl"]
+
+
+def _no_link(*a, **k):
+    raise OSError(18, "Invalid cross-device link")
+
+
+@pytest.mark.parametrize("anonymous", [True, "copy", False], ids=["O_TMPFILE", "O_TMPFILE-copied", "named-temp"])
+def test_atomic_output_replaces_and_keeps_the_umask(tmp_path, monkeypatch, anonymous):
+    if not anonymous:
+        monkeypatch.setattr(output, "_anonymous_file", lambda d: None)
+    if anonymous == "copy":  # neither link through /proc nor AT_EMPTY_PATH allowed
+        monkeypatch.setattr(output.os, "link", _no_link)
+        monkeypatch.setattr(output, "_linkat_empty_path", lambda fd, dest: False)
+    target = tmp_path / "o.bin"
+    target.write_bytes(b"old")
+    old_umask = os.umask(0o022)
+    try:
+        with output.atomic_output(str(target)) as f:
+            f.write(b"new")
+            assert target.read_bytes() == b"old"  # not visible before the block ends
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b"new"
+    assert (target.stat().st_mode & 0o777) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
+    with pytest.raises(RuntimeError), output.atomic_output(str(target)) as f:
+        f.write(b"half")
+        raise RuntimeError("stop")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
 
 
 def test_unwritable_output_is_one_line(tmp_path, capsys):
@@ -458,3 +496,23 @@ def test_perfetto_writer_takes_or_refuses_extreme_times(times, ok):
         with pytest.raises(TraceconvError):
             write_trace(trace, buf, "perfetto")
     write_trace(trace, _io.BytesIO(), "json")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+@pytest.mark.parametrize("argv", [["otel2perfetto", "/dev/zero", "-o", "{out}/x.pftrace"], ["torch2perfetto", "/dev/zero", "-o", "{out}/x.pftrace"],
+                                  ["iters", "/dev/zero"], ["steps", "/dev/zero"], ["requests", "/dev/zero"]], ids=lambda a: a[0])
+def test_an_endless_device_is_refused_at_once(argv, tmp_path, capsys):
+    """/dev/zero would be read forever (and buffered without bound): refused before reading."""
+    with _deadline(10):
+        rc = main([a.format(out=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "/dev/zero" in err[0] and "device" in err[0], err
+    assert not list(tmp_path.iterdir())
+
+
+def test_zero_filled_file_is_not_an_otel_dump(tmp_path, capsys):
+    path = tmp_path / "zeros.bin"
+    path.write_bytes(bytes(1 << 20))
+    assert main(["otel2perfetto", str(path), "-o", str(tmp_path / "x.pftrace")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NUL bytes" in err[0] and "zeros.bin" in err[0], err

@@ -112,8 +112,7 @@ def _trace_steps(paths: tuple[str, ...]):
         raise TraceconvError("--trace needs traceconv.read_trace")
     files = output.expand_inputs(paths, TRACE_SUFFIXES, prefer=".trace.json")
     trace = read_trace([output.open_input(f) if f != "-" else f for f in files])
-    for w in getattr(trace, "warnings", []):
-        output.warn(w)
+    output.read_notes(trace)
     return steps.trace_steps(trace)
 
 

@@ -109,8 +109,7 @@ def layers_command(inputs, view, by_rank, fmt, output_path) -> None:
     paths = [f for f in files if f != "-"]
     parts = ([read_trace(paths)] if paths else []) + ([_read_nsys("-")] if "-" in files else [])
     trace = concat(parts)
-    for w in trace.warnings:
-        output.warn(w)
+    output.read_notes(trace)
     ranges = layers.nvtx_ranges(trace)
     tables = {
         "module": lambda: layers.by_module(trace, by_rank=by_rank),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import shutil
+import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -37,6 +39,18 @@ def warn(message: str) -> None:
     click.echo(f"warning: {one_line(message)}", err=True)
 
 
+def read_notes(trace) -> None:
+    """An analysis command's account of its input: the reader's warnings, and the run summary
+    table (dropped/repaired items by reason) when the input was damaged."""
+    from traceconv.writers.summary import summary_table
+
+    for w in trace.warnings:
+        warn(w)
+    if trace.damage:
+        for line in summary_table(trace):
+            status(line)
+
+
 def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefer: str | None = None) -> list[str]:
     """Files from paths, directories and globs (``-`` stays ``-``).
 
@@ -46,6 +60,8 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefe
     out: list[str] = []
     for item in inputs:
         if item == "-":
+            if _stdin_is_endless_device():
+                raise TraceconvError("standard input is a device, not a trace (its data never ends)", source="-")
             out.append("-")
         elif _is_gputrace(item):
             raise TraceconvError(f"this is {GPUTRACE}", source=item)
@@ -74,9 +90,30 @@ def expand_inputs(inputs: tuple[str, ...], suffixes: tuple[str, ...] = (), prefe
             out += matches
         elif not os.path.exists(item):
             raise TraceconvError("no such file", source=item)
+        elif _is_device(item):
+            raise TraceconvError("is a device, not a trace file (its data never ends)", source=item)
         else:
             out.append(item)
     return out
+
+
+def _stdin_is_endless_device() -> bool:
+    """Standard input redirected from a device such as /dev/zero (a terminal is fine)."""
+    try:
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):  # (no real descriptor: an embedding, a test runner)
+        return False
+    return (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)) and not os.isatty(fd) and os.path.realpath(f"/proc/self/fd/{fd}") != "/dev/null"
+
+
+def _is_device(path: str) -> bool:
+    """A character or block device (/dev/zero, /dev/urandom, a disk); pipes and FIFOs are fine."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
 
 
 GPUTRACE = ("an Xcode GPU capture (.gputrace, as MLX's mx.metal.start_capture writes): it holds Metal command "
@@ -122,7 +159,12 @@ def check_not_input(output: str, inputs: list[str]) -> None:
 
 @contextmanager
 def atomic_output(path: str) -> Iterator[BinaryIO]:
-    """A binary stream that becomes `path` only when the block succeeds (``.gz`` → gzip)."""
+    """A binary stream that becomes `path` only when the block succeeds (``.gz`` → gzip).
+
+    On Linux the data goes to an anonymous file (``O_TMPFILE``) that gets a name only once it
+    is complete, so even a SIGKILL or a power cut leaves nothing behind; elsewhere a temporary
+    file beside the target, removed on errors, SIGTERM and SIGHUP.
+    """
     if path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
@@ -130,7 +172,10 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        fd = _anonymous_file(directory)
+        tmp = None
+        if fd is None:
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     except OSError as e:
         raise TraceconvError(f"cannot write here: {e.strerror}", source=path) from None
     ok = False
@@ -141,6 +186,9 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
                     yield gz  # type: ignore[misc]
             else:
                 yield raw
+            raw.flush()
+            if tmp is None:
+                tmp = _name_anonymous(fd, directory, path)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # like open(): mkstemp's 0600 would surprise users
@@ -151,8 +199,59 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
             raise
         raise TraceconvError(f"cannot write: {e.strerror or e}", source=path) from None
     finally:
-        if not ok and os.path.exists(tmp):
+        if not ok and tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _anonymous_file(directory: str) -> int | None:
+    """An unnamed file in `directory` (Linux ``O_TMPFILE``), or None where unsupported."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(directory, flag | os.O_RDWR, 0o600)
+    except OSError:  # a file system without O_TMPFILE (EOPNOTSUPP, EISDIR on old kernels)
+        return None
+
+
+def _name_anonymous(fd: int, directory: str, path: str) -> str:
+    """Give the finished anonymous file a temporary name beside `path` (then renamed over it):
+    linkat through /proc, or with AT_EMPTY_PATH, or (where both are refused) a copy."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(4).hex()}.tmp")
+        try:
+            os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError:
+            pass
+        if _linkat_empty_path(fd, tmp):
+            return tmp
+        try:
+            with open(tmp, "xb") as out, os.fdopen(os.dup(fd), "rb") as src:
+                src.seek(0)
+                shutil.copyfileobj(src, out, 1 << 20)
+            return tmp
+        except FileExistsError:
+            continue
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    raise OSError(f"cannot name the output in {directory}")
+
+
+def _linkat_empty_path(fd: int, dest: str) -> bool:
+    """linkat(fd, "", AT_FDCWD, dest, AT_EMPTY_PATH): allowed to root, and to the opener on
+    recent kernels."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.linkat(fd, b"", -100, os.fsencode(dest), 0x1000) == 0  # AT_FDCWD, AT_EMPTY_PATH
+    except (OSError, AttributeError):
+        return False
 
 
 @contextmanager

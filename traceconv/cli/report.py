@@ -25,7 +25,9 @@ def _read(path: str):
     from traceconv.readers import read_trace
 
     files = output.expand_inputs((path,), TRACE_SUFFIXES, prefer=".trace.json")
-    return read_trace(files)
+    trace = read_trace(files)
+    output.read_notes(trace)
+    return trace
 
 
 @cli.command("diff")
@@ -106,6 +108,7 @@ def report_command(inputs, otel_inputs, logs, out_dir, title, fail_on_findings, 
     for t in (kineto, otel):
         if t is not None:
             notes += t.warnings
+            output.read_notes(t)
     sections: list[rh.Section] = []
     tables: dict[str, object] = {}
     summary: dict = {"schema": REPORT_SCHEMA, "title": title, "inputs": [os.path.basename(f) for f in all_inputs]}

@@ -22,8 +22,7 @@ def _read(inputs: tuple[str, ...], strict: bool) -> tuple[Trace, list[str]]:
 
     files = output.expand_inputs(inputs, OTEL_SUFFIXES)
     trace = read_otel([output.open_input(p) for p in files])
-    for w in trace.warnings:
-        output.warn(w)
+    output.read_notes(trace)
     if strict and trace.damage:
         raise DamagedInputError(f"input damaged ({_stats_line(trace)}); stopping because of --strict")
     return trace, files

@@ -43,8 +43,7 @@ def steps_command(inputs, view, top, rank_from, dask_scheduler, fmt, output_path
         _on_dask(dask_scheduler, files, view, fmt, output_path)
         return
     trace = read_trace([output.open_input(f) if f != "-" else f for f in files], rank_from=rank_from)
-    for w in trace.warnings:
-        output.warn(w)
+    output.read_notes(trace)
     tables = {
         "step": lambda: steps.per_step(trace),
         "mode": lambda: steps.per_mode(trace),

@@ -325,10 +325,14 @@ class _Reader:
         utc_i, start_i = _int_or_none(utc), _int_or_none(start)
         if utc_i is None:
             return "relative (session clock; the epoch anchor is not a number)"
+        offset = utc_i if normalised or start_i is None else utc_i - start_i
+        if not 0 <= offset < 1 << 62:  # after 1970 and before 2116: anything else is a damaged anchor
+            self.b.warnings.append(f"{self.name}: the session's epoch anchor ({offset} ns) is out of range; timestamps stay on the session's relative clock")
+            self.b.stats["nsys_non_numeric_values"] += 1
+            return "relative (session clock; the epoch anchor is out of range)"
+        self.offset = offset
         if normalised or start_i is None:
-            self.offset = utc_i
             return "epoch (utcEpochNs + export ts)"
-        self.offset = utc_i - start_i
         return "epoch (utcEpochNs + export ts - session start systemClockNs)"
 
     def _event_types(self) -> dict[str, int]:
@@ -387,10 +391,6 @@ class _Reader:
         range_types = [et[c] for c in PUSHPOP + STARTEND]
         mark_types = [et[c] for c in MARKS]
         startend = {et[c] for c in STARTEND}
-        mm = self.con.execute(
-            f"SELECT min(min(start), min({g('end')})), max(max(start), max({g('end')})) FROM {t} n WHERE n.eventType IN ({','.join(map(str, range_types))})"
-        ).fetchone()
-        max_ts = mm[1] if mm and mm[1] is not None else 0
         rows = self.rows(
             f"SELECT n.start, coalesce({g('end')}, -1), n.eventType, coalesce({g('globalTid')}, -1), coalesce({g('endGlobalTid')}, -1), "
             f"{text_expr}, {g('domainId')}, "
@@ -412,7 +412,9 @@ class _Reader:
         is_mark = np.isin(etype_a, mark_types)
         end_a = _np(end)
         unclosed = (~is_mark) & (end_a < 0)
-        end_a = np.where(unclosed, int(max_ts), end_a)
+        is_range = ~is_mark
+        max_ts = int(max(start[is_range].max(initial=0), end_a[is_range].max(initial=0)))  # where unclosed ranges end
+        end_a = np.where(unclosed, max_ts, end_a)
         self._dur(start[~is_mark], end_a[~is_mark])  # counts ranges that end before they start
         end_a = np.maximum(end_a, start)
         end_gtid_a = _np(end_gtid)
@@ -606,7 +608,7 @@ class _Reader:
         if category == "gpu_memcpy":
             labels = dict(MEMCPY_KINDS)
             if self.has("ENUM_CUDA_MEMCPY_OPER", "label"):
-                labels.update({int(i): str(lbl) for i, lbl in self.rows("SELECT id, label FROM ENUM_CUDA_MEMCPY_OPER")})
+                labels.update({_int_or_none(i): str(lbl) for i, lbl in self.rows("SELECT id, label FROM ENUM_CUDA_MEMCPY_OPER")})
             uniq, inv = np.unique(other, return_inverse=True)
             pool = np.array([self.b.names.code(f"[CUDA memcpy {labels.get(int(u), f'kind {u}')}]") for u in uniq.tolist()], np.int32)
             codes = pool[inv]
@@ -705,10 +707,11 @@ class _Reader:
         is dropped after the read, counted)."""
         b = self.b
         n = len(start)
-        bad = np.flatnonzero(start < 0)
+        unusable = (start < 0) | (start > _I64_MAX - self.offset)
+        bad = np.flatnonzero(unusable)
         if len(bad):
             self.damaged.append(bad + b.num_slices)
-        ts = np.where(start < 0, 0, start) + self.offset
+        ts = np.where(unusable, 0, start) + self.offset
         b.ts.frombytes(np.ascontiguousarray(ts, np.int64).tobytes())
         b.dur.frombytes(np.ascontiguousarray(dur, np.int64).tobytes())
         b.track.frombytes(np.zeros(n, np.int32).tobytes())  # set in _finish

@@ -146,6 +146,8 @@ def _read_binary(source: Source, col: SpanCollector, head: bytes, progress) -> i
     name = source.name
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] == b"PK\x03\x04" or head[:6] == b"SQLite":
         raise UnsupportedFormatError("not an OTel span dump (binary file of another kind)", source=name)
+    if head[:16] == bytes(16):  # empty frames only (/dev/zero, a zero-filled preallocated file): never an exporter's output
+        raise UnsupportedFormatError("not an OTel span dump (it starts with NUL bytes)", source=name)
     n = 0
     if otel_proto.looks_be_framed(head, None if source.compression else source.size):
         walker = None
