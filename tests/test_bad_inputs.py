@@ -362,7 +362,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, mo
     out = tmp_path / "o.pftrace"
     out.write_bytes(b"old")
 
-    def broken(trace, f, fmt):
+    def broken(trace, f, fmt, **kw):
         f.write(b"partial bytes")
         raise OSError(28, "No space left on device")
 
@@ -400,7 +400,7 @@ def test_a_killed_run_leaves_no_partial_output(tmp_path, sig, anonymous):
     code = (
         "import time, traceconv.cli.convert as c, traceconv.cli.output as o\n"
         + ("" if anonymous else "o._anonymous_file = lambda d: None\n")
-        + "def slow(t, f, fmt):\n"
+        + "def slow(t, f, fmt, **kw):\n"
         "    f.write(b'x' * 100000); f.flush(); print('writing', flush=True); time.sleep(30)\n"
         "c.write_trace = slow\n"
         "from traceconv.cli import main\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -31,8 +32,10 @@ def output_options(f: Callable) -> Callable:
     return f
 
 
-def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: str | None, fmt: str | None, strict: bool) -> None:
-    """Read, report what was salvaged, write atomically, say where."""
+def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: str | None, fmt: str | None, strict: bool,
+            jobs: int | None = None) -> None:
+    """Read, report what was salvaged, write atomically, say where (`jobs`: processes that
+    encode the Perfetto output; default all cores)."""
     t0 = time.perf_counter()
     trace = trace_reader()
     for w in trace.warnings:
@@ -45,7 +48,7 @@ def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: s
         output_path = output.default_output(inputs[0], ".pftrace" if fmt == "perfetto" else ".json")
     output.check_not_input(output_path, inputs)
     with output.atomic_output(output_path) as out:
-        counts = write_trace(trace, out, fmt)
+        counts = write_trace(trace, out, fmt, workers=jobs or os.cpu_count() or 1)
     if counts.get("time_shift_ns"):
         output.warn(f"some timestamps were negative; all times were shifted by +{counts['time_shift_ns']} ns (Perfetto drops negative times)")
     elapsed = time.perf_counter() - t0
@@ -64,7 +67,8 @@ def _stats_line(trace: Trace) -> str:
 @cli.command("otel2perfetto")
 @click.argument("inputs", nargs=-1, required=True)
 @output_options
-def otel2perfetto(inputs: tuple[str, ...], output_path: str | None, fmt: str | None, strict: bool) -> None:
+@click.option("-j", "--jobs", type=int, default=None, help="Processes encoding the output (default: all cores).")
+def otel2perfetto(inputs: tuple[str, ...], output_path: str | None, fmt: str | None, strict: bool, jobs: int | None) -> None:
     """Convert OpenTelemetry span dumps to a Perfetto trace.
 
     INPUTS are Collector `file` exporter dumps (JSON Lines or proto, gzip/zstd, rotated files
@@ -85,7 +89,7 @@ def otel2perfetto(inputs: tuple[str, ...], output_path: str | None, fmt: str | N
     files = output.expand_inputs(inputs, OTEL_SUFFIXES)
     for path in files:
         _announce(path)
-    convert(lambda: read_otel([output.open_input(p) for p in files]), files, output_path, fmt, strict)
+    convert(lambda: read_otel([output.open_input(p) for p in files]), files, output_path, fmt, strict, jobs)
 
 
 def _announce(path: str) -> None:
@@ -161,7 +165,7 @@ def align_traces(traces: list, mode: str) -> list:
 @click.option("--time", "time_range", metavar="START:END", help="Keep only this window, relative to the first event (e.g. 1.5s:2s, 200ms:).")
 @click.option("--drop", "drop", multiple=True, metavar="CATEGORY", help="Drop events of this category (e.g. python_function). Repeatable.")
 @click.option("--only-gpu", is_flag=True, help="Keep only GPU streams (kernels, memcpy, memset).")
-@click.option("-j", "--jobs", type=int, default=None, help="Files read in parallel (default: all cores).")
+@click.option("-j", "--jobs", type=int, default=None, help="Processes for reading files and encoding the output (default: all cores).")
 def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, align, steps_range, time_range, drop, only_gpu, jobs) -> None:
     """Merge PyTorch profiler (Kineto) traces of several ranks onto one Perfetto timeline.
 
@@ -177,8 +181,6 @@ def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, ali
         traceconv torch2perfetto a.trace.json.gz b.trace.json.gz --otel /tmp/otel_trace.json -o all.pftrace
         traceconv torch2perfetto big.trace.json.gz --steps 2:4 --drop python_function -o small.pftrace
     """
-    import os
-
     from traceconv.model import filters
     from traceconv.model.merge import concat
 
@@ -200,7 +202,7 @@ def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, ali
             concat(traces), steps=steps if steps_range else None, window=window if time_range else None, drop=drop, gpu_only=only_gpu
         )
 
-    convert(read, files + otel_files, output_path, fmt, strict)
+    convert(read, files + otel_files, output_path, fmt, strict, jobs)
 
 
 def _export_one(args: tuple[str, str | None, str, int]) -> dict:

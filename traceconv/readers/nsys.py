@@ -373,11 +373,12 @@ class _Reader:
         for dom, gtid, text in self.rows(
             f"SELECT {g('domainId')}, {g('globalTid')}, {text_expr} FROM {t} n {join} WHERE n.eventType IN ({','.join(map(str, dom_ids))})"
         ):
-            if dom is not None and text is not None:
-                domains.setdefault(((gtid or 0) & PID_MASK, dom), text)
+            dom_i = _int_or_none(dom)
+            if dom_i is not None and text is not None:
+                domains.setdefault(((_int_or_none(gtid) or 0) & PID_MASK, dom_i), text)
         domain_any: dict[int, str] = {}
         if self.has("DomainStrings", "id") and self.has("DomainStrings", "domainName"):
-            domain_any = {i: n for i, n in self.rows("SELECT id, domainName FROM DomainStrings") if n is not None}
+            domain_any = {_int_or_none(i): str(n) for i, n in self.rows("SELECT id, domainName FROM DomainStrings") if n is not None}
         for (_, dom), text in domains.items():
             domain_any.setdefault(dom, text)
         cats: dict[tuple[int, int], str] = {}
@@ -386,8 +387,9 @@ class _Reader:
             for cat, gtid, text in self.rows(
                 f"SELECT n.category, {g('globalTid')}, {text_expr} FROM {t} n {join} WHERE n.eventType IN ({','.join(map(str, cat_types))})"
             ):
-                if cat is not None and text is not None:
-                    cats[((gtid or 0) & PID_MASK, cat)] = text
+                cat_i = _int_or_none(cat)
+                if cat_i is not None and text is not None:
+                    cats[((_int_or_none(gtid) or 0) & PID_MASK, cat_i)] = text
         range_types = [et[c] for c in PUSHPOP + STARTEND]
         mark_types = [et[c] for c in MARKS]
         startend = {et[c] for c in STARTEND}
@@ -440,15 +442,16 @@ class _Reader:
             self._proc(k).cross_thread = True
         # args: domain, category, payload, unclosed, end thread (sparse: Python over the few)
         for j, i in enumerate(keep.tolist()):
-            d = dom[i]
+            d = _int_or_none(dom[i])
             if d:
-                dname = domains.get((gtid_a[i] & PID_MASK, d)) or domain_any.get(d)
+                dname = domains.get((int(gtid_a[i]) & PID_MASK, d)) or domain_any.get(d)
                 b.add_arg(base + j, "domain", dname if dname is not None else str(d))
-            c = cat[i]
+            c = _int_or_none(cat[i])
             if c:
-                b.add_arg(base + j, "nvtx_category", cats.get((gtid_a[i] & PID_MASK, c), c))
-            if pay[i] is not None:
-                b.add_arg(base + j, "payload", pay[i])
+                b.add_arg(base + j, "nvtx_category", cats.get((int(gtid_a[i]) & PID_MASK, c), c))
+            p = pay[i]
+            if p is not None:
+                b.add_arg(base + j, "payload", p if isinstance(p, (int, float)) and _I64_MIN <= p <= _I64_MAX else str(p))
         for j in np.flatnonzero(unclosed[keep]).tolist():
             b.add_arg(base + j, "unclosed", True)
         for j in np.flatnonzero(cross[keep]).tolist():

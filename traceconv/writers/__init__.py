@@ -29,8 +29,11 @@ def format_for_path(path: str, default: str = "perfetto") -> str:
     return default
 
 
-def write_trace(trace: Trace, out: BinaryIO, format: str = "perfetto") -> dict:
-    """Write `trace` to the binary stream `out` as ``perfetto`` protobuf or Chrome ``json``."""
+def write_trace(trace: Trace, out: BinaryIO, format: str = "perfetto", *, workers: int = 1) -> dict:
+    """Write `trace` to the binary stream `out` as ``perfetto`` protobuf or Chrome ``json``
+    (`workers`: processes encoding Perfetto packets)."""
+    if format == "perfetto":
+        return write_perfetto(trace, out, workers=workers)
     return WRITERS[format](trace, out)
 
 
