@@ -1,9 +1,10 @@
 """otel2perfetto speed and memory on a ≥ 200k-span SGLang-shaped dump, against baselines run in
 this same script:
 
-* SGLang's `convert_otel_2_perfetto.py` approach, re-implemented here from its description
-  (reference/sglang.md §1): whole-file load, `json.loads` per line, per-span dicts, Chrome JSON
-  events with float µs, `json.dump(indent=4)`;
+* SGLang's `convert_otel_2_perfetto.py` approach, re-implemented from its description
+  (reference/sglang.md §1) in `sglang_baseline.py`: whole-file load, per-span dicts, span tree,
+  greedy line layout with sorted interval lists, instants, flows, `json.dump(indent=4)`; and a
+  simplified version without layout/flows as a lower bound;
 * plain `json.loads` of every line (the in-tree reference: parsing alone).
 
 Targets (issue): ≥ 10x the SGLang approach's spans/s, peak RSS ≤ 150 MB.
@@ -22,13 +23,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sglang_baseline  # noqa: E402
 from _common import run_cli, table, timed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def sglang_style(path: str, out: str) -> int:
-    """Convert like SGLang's script does: everything in memory, dicts per span, JSON out."""
+def sglang_simplified(path: str, out: str) -> int:
+    """A lower bound of SGLang's approach: load + dicts + json.dump, without its layout pass,
+    recursion, events' attributes and flows (kept to show how much of its time is parsing)."""
     with open(path) as f:
         docs = [json.loads(line) for line in f if line.strip()]
     spans = {}
@@ -40,20 +43,13 @@ def sglang_style(path: str, out: str) -> int:
                     spans[sp["spanId"]] = {
                         "name": sp["name"], "parent": sp.get("parentSpanId", ""), "start": int(sp["startTimeUnixNano"]),
                         "end": int(sp["endTimeUnixNano"]), "attrs": attrs, "events": sp.get("events", []),
-                        "links": sp.get("links", []),
                     }
-    thread_of = {}
-    for sid, s in spans.items():
-        if "thread_label" in s["attrs"]:
-            thread_of[sid] = (s["attrs"].get("host_id", ""), s["attrs"].get("pid", 0))
     events = []
     for sid, s in spans.items():
-        p = s["parent"]
-        key = thread_of.get(sid) or thread_of.get(p) or thread_of.get(spans.get(p, {}).get("parent", ""), ("", 0))
-        events.append({"ph": "X", "name": s["name"], "cat": "sglang", "pid": str(key), "tid": 1,
+        events.append({"ph": "X", "name": s["name"], "cat": "sglang", "pid": 1, "tid": 1,
                        "ts": s["start"] / 1000, "dur": (s["end"] - s["start"] - 1000) / 1000, "args": s["attrs"]})
         for ev in s["events"]:
-            events.append({"ph": "i", "name": ev.get("name"), "pid": str(key), "tid": 1, "ts": int(ev["timeUnixNano"]) / 1000})
+            events.append({"ph": "i", "name": ev.get("name"), "pid": 1, "tid": 1, "ts": int(ev["timeUnixNano"]) / 1000})
     with open(out, "w") as f:
         json.dump(events, f, indent=4)
     return len(spans)
@@ -80,15 +76,16 @@ def main() -> None:
         print(f"generating {dump} ...", file=sys.stderr)
         subprocess.run([sys.executable, str(HERE / "make_otel_dump.py"), "--spans", str(args.spans), "-o", dump], check=True)
     size_mb = os.path.getsize(dump) / 2**20
-    n_spans = sum(1 for _ in open(dump, "rb") if True) and None
 
     ours_pf, rss_pf = run_cli(["-q", "otel2perfetto", dump, "-o", os.path.join(args.dir, "out.pftrace")])
     ours_js, rss_js = run_cli(["-q", "otel2perfetto", dump, "--format", "json", "-o", os.path.join(args.dir, "out.json")])
     t_json, _ = timed(plain_json, dump)
-    t_base, n_spans = timed(sglang_style, dump, os.path.join(args.dir, "sglang_style.json"))
+    t_base, n_spans = timed(sglang_baseline.convert, dump, os.path.join(args.dir, "sglang_style.json"))
+    t_simple, _ = timed(sglang_simplified, dump, os.path.join(args.dir, "sglang_simplified.json"))
 
     rows = [
-        ("SGLang approach (json.load + dicts + json.dump)", f"{t_base:.2f}", f"{n_spans / t_base:,.0f}", "1.0x", "-"),
+        ("SGLang converter's approach (sglang_baseline.py)", f"{t_base:.2f}", f"{n_spans / t_base:,.0f}", "1.0x", "-"),
+        ("  simplified: no layout/flows (lower bound)", f"{t_simple:.2f}", f"{n_spans / t_simple:,.0f}", f"{t_base / t_simple:.1f}x", "-"),
         ("plain json.loads per line (reference)", f"{t_json:.2f}", f"{n_spans / t_json:,.0f}", f"{t_base / t_json:.1f}x", "-"),
         ("traceconv otel2perfetto → .pftrace", f"{ours_pf:.2f}", f"{n_spans / ours_pf:,.0f}", f"{t_base / ours_pf:.1f}x", f"{rss_pf:.0f}"),
         ("traceconv otel2perfetto --format json", f"{ours_js:.2f}", f"{n_spans / ours_js:,.0f}", f"{t_base / ours_js:.1f}x", f"{rss_js:.0f}"),

@@ -75,7 +75,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     _write_run_summary(trace, out)
 
     annotations = _annotations(trace, key_base, value_base)
-    raw_json = _raw_json_args(trace)  # Chrome/Kineto args: copied into the output as they are
+    raw_json, raw_parts = _raw_json_args(trace)  # Chrome/Kineto args: copied into the output as they are
     json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
     flows_out, flows_in = _flow_pieces(trace, ts, lay)
 
@@ -114,11 +114,15 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     # the per-slice blobs live in one buffer, followed by room for each batch's headers, so
     # every batch of packets is one gather
     statics = ([raw_json] if raw_json is not None else []) + annotations + [b for b in (flows_out, flows_in) if b is not None]
-    static_bases = np.cumsum([0] + [p.data.shape[0] for p in statics])
+    fills = ([raw_parts] if raw_json is not None else []) + [[p.data] for p in statics[1 if raw_json is not None else 0 :]]
+    static_bases = np.cumsum([0] + [sum(a.shape[0] for a in parts) for parts in fills])
     scratch = int(static_bases[-1])
     joined = np.empty(scratch + CHUNK * 96, dtype=np.uint8)
-    for p, base in zip(statics, static_bases[:-1]):
-        joined[base : base + p.data.shape[0]] = p.data
+    for parts, base in zip(fills, static_bases[:-1]):
+        for a in parts:
+            joined[base : base + a.shape[0]] = a
+            base += a.shape[0]
+    del fills, raw_parts
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
     def encode(lo: int) -> bytes:
@@ -476,23 +480,35 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.
     return rows, data, offsets
 
 
-def _raw_json_args(trace: Trace) -> Pieces | None:
+def _raw_json_args(trace: Trace) -> tuple[Pieces | None, list[np.ndarray]]:
     """Per slice, its raw ``args`` JSON (absent or ``{}`` → empty). Written as one
     ``legacy_json_value`` annotation named ``args``: trace processor expands it into
-    ``debug.args.*``, byte for byte as in the source file."""
-    if "args_json" not in trace.slices.column_names:
-        return None
-    col = trace.slices.column("args_json").combine_chunks()
-    n = len(col)
-    if not n or col.buffers()[2] is None:
-        return None
-    offsets = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + n + 1]
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
-    length = np.diff(offsets)
-    length = np.where(length > 2, length, 0)  # skip "{}"
-    if col.null_count:
-        length = np.where(col.is_valid().to_numpy(zero_copy_only=False), length, 0)
-    return Pieces(data, offsets[:-1].copy(), length)
+    ``debug.args.*``, byte for byte as in the source file.
+
+    The bytes stay in the Arrow chunks (returned as views, to be copied once into the output
+    buffer); the Pieces' starts index their concatenation."""
+    if "args_json" not in trace.slices.column_names or not trace.num_slices:
+        return None, []
+    parts, starts, lengths = [], [], []
+    base = 0
+    for chunk in trace.slices.column("args_json").chunks:
+        n = len(chunk)
+        if not n:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
+        data = chunk.buffers()[2]
+        view = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+        length = np.diff(offsets)
+        length = np.where(length > 2, length, 0)  # skip "{}"
+        if chunk.null_count:
+            length = np.where(chunk.is_valid().to_numpy(zero_copy_only=False), length, 0)
+        parts.append(view)
+        starts.append(offsets[:-1] - offsets[0] + base)
+        lengths.append(length)
+        base += view.shape[0]
+    if not base:
+        return None, []
+    return Pieces(np.zeros(0, np.uint8), np.concatenate(starts), np.concatenate(lengths)), parts
 
 
 def _flow_pieces(trace: Trace, ts: np.ndarray, lay: Layout) -> tuple[Pieces | None, Pieces | None]:
