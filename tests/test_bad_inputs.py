@@ -516,3 +516,17 @@ def test_zero_filled_file_is_not_an_otel_dump(tmp_path, capsys):
     assert main(["otel2perfetto", str(path), "-o", str(tmp_path / "x.pftrace")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NUL bytes" in err[0] and "zeros.bin" in err[0], err
+
+
+@pytest.mark.parametrize("command", ["steps", "requests"])
+def test_analysis_commands_print_the_run_summary_for_damaged_input(command, tmp_path, capsys):
+    if command == "steps":
+        data = gzip.decompress(KINETO_GZ[0].read_bytes())
+        path = tmp_path / "cut.trace.json"
+    else:
+        data = OTEL_JSONL.read_bytes()
+        path = tmp_path / "cut.jsonl"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    assert main([command, str(path), "--format", "csv", "-o", str(tmp_path / "t.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "run summary (by reason):" in err and "data_loss" in err, err
