@@ -199,14 +199,11 @@ def _np(values, dtype=np.int64) -> np.ndarray:
     except (TypeError, ValueError, OverflowError):
         out = []
         for v in values:
-            try:
-                iv = dtype(v) if dtype is bool else int(v)
-                if dtype is not bool and not _I64_MIN <= iv <= _I64_MAX:
-                    raise OverflowError(v)
-                out.append(iv)
-            except (TypeError, ValueError, OverflowError):
-                _REPAIRED[0] += 1
-                out.append(-1)
+            iv = _int_or_none(v)
+            if iv is None:
+                _REPAIRED[0] += v is None  # (_int_or_none counted the others)
+                iv = -1
+            out.append(iv)
         return np.array(out, dtype=dtype)
 
 
@@ -291,11 +288,8 @@ class _Reader:
         if self.damaged:
             keep = np.ones(trace.num_slices, bool)
             keep[np.concatenate(self.damaged)] = False
-            dropped = int((~keep).sum())
             trace = take_slices(trace, keep)
-            trace.stats["filtered_out_slices"] -= dropped
-            if not trace.stats["filtered_out_slices"]:
-                del trace.stats["filtered_out_slices"]
+            dropped = trace.stats.pop("filtered_out_slices")  # (this reader filters nothing else)
             trace.stats["nsys_unreadable_start_dropped"] += dropped
             trace.warnings.append(f"{self.name}: {dropped} events have no readable start time (NULL, text or out of range); dropped")
         return trace.validate()
@@ -417,7 +411,7 @@ class _Reader:
         is_range = ~is_mark
         max_ts = int(max(start[is_range].max(initial=0), end_a[is_range].max(initial=0)))  # where unclosed ranges end
         end_a = np.where(unclosed, max_ts, end_a)
-        self._dur(start[~is_mark], end_a[~is_mark])  # counts ranges that end before they start
+        self._dur(start[is_range], end_a[is_range])  # counts ranges that end before they start
         end_a = np.maximum(end_a, start)
         end_gtid_a = _np(end_gtid)
         cross = (~is_mark) & np.isin(etype_a, list(startend)) & (end_gtid_a >= 0) & (end_gtid_a != gtid_a)
