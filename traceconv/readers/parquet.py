@@ -9,8 +9,6 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
 from traceconv.model.trace import ARG_SCHEMA, COUNTER_SCHEMA, FLOW_SCHEMA, PROCESS_SCHEMA, TRACK_SCHEMA, Trace
@@ -22,6 +20,9 @@ def is_dataset(path) -> bool:
 
 
 def _read(directory: str, name: str, ranks: list[str] | None) -> pa.Table:
+    import pyarrow.dataset as ds  # pulls in pandas: kept off the conversion path
+    import pyarrow.parquet as pq
+
     path = os.path.join(directory, name)
     files = ds.dataset(path, format="parquet", partitioning="hive")
     schema = pa.unify_schemas([files.schema] + [pq.read_schema(f) for f in files.files]) if files.files else files.schema

@@ -27,13 +27,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from traceconv.model.trace import SPAN_COLUMNS, Trace
 
 SCHEMA_VERSION = "traceconv-dataset/1"
 META_FILE = "_traceconv.json"
 TABLES = ("slices", "args", "flows", "counters")
+
+
+def _pq():
+    import pyarrow.parquet as pq  # only when writing a dataset
+
+    return pq
 
 
 def rank_key(name: str, process_id: int) -> str:
@@ -139,7 +144,7 @@ def _unique_keys(keys: list[str]) -> list[str]:
 def _write_partitioned(table: pa.Table, rank: np.ndarray, directory: str, name: str, part: int) -> int:
     os.makedirs(os.path.join(directory, name), exist_ok=True)
     if table.num_rows == 0:  # still a file: its schema lets readers read "no rows" (no args, no flows...)
-        pq.write_table(table, os.path.join(directory, name, f"part-{part}.parquet"))
+        _pq().write_table(table, os.path.join(directory, name, f"part-{part}.parquet"))
         return 0
     order = np.argsort(rank, kind="stable")
     ranks_sorted = rank[order]
@@ -148,7 +153,7 @@ def _write_partitioned(table: pa.Table, rank: np.ndarray, directory: str, name: 
         key = rank[rows[0]]
         sub = os.path.join(directory, name, f"rank={key}")
         os.makedirs(sub, exist_ok=True)
-        pq.write_table(table.take(pa.array(rows)), os.path.join(sub, f"part-{part}.parquet"))
+        _pq().write_table(table.take(pa.array(rows)), os.path.join(sub, f"part-{part}.parquet"))
     return table.num_rows
 
 

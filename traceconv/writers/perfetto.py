@@ -20,6 +20,9 @@ from typing import BinaryIO
 
 import numpy as np
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from traceconv.model.layout import Layout, layout
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TrackKind
 from traceconv.writers import protowire as pw
@@ -74,10 +77,11 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     _write_interned(out, names, cats, keys + SYSTEM_KEYS, values + system_values)
     _write_run_summary(trace, out)
 
-    annotations = _annotations(trace, key_base, value_base)
-    raw_json, raw_parts = _raw_json_args(trace)  # Chrome/Kineto args: copied into the output as they are
+    # per slice, the bytes that follow its packet header: debug annotations, flow ids, and the
+    # Chrome/Kineto args JSON (taken from the trace's own Arrow column, never copied whole)
+    blobs = _annotations(trace, key_base, value_base) + _flow_blobs(trace, ts, lay)
+    raw_json, json_len = _raw_json_args(trace)
     json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
-    flows_out, flows_in = _flow_pieces(trace, ts, lay)
 
     # one row per event: begins/instants, ends, counter samples
     is_instant = dur == INSTANT
@@ -111,23 +115,10 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     has_cat = np.array([bool(c) for c in cats], dtype=bool)[cat_code] if n else np.zeros(0, bool)
     ctr_value = trace.column("counters", "value")
 
-    # the per-slice blobs live in one buffer, followed by room for each batch's headers, so
-    # every batch of packets is one gather
-    statics = ([raw_json] if raw_json is not None else []) + annotations + [b for b in (flows_out, flows_in) if b is not None]
-    fills = ([raw_parts] if raw_json is not None else []) + [[p.data] for p in statics[1 if raw_json is not None else 0 :]]
-    static_bases = np.cumsum([0] + [sum(a.shape[0] for a in parts) for parts in fills])
-    scratch = int(static_bases[-1])
-    joined = np.empty(scratch + CHUNK * 96, dtype=np.uint8)
-    for parts, base in zip(fills, static_bases[:-1]):
-        for a in parts:
-            joined[base : base + a.shape[0]] = a
-            base += a.shape[0]
-    del fills, raw_parts
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
-    def encode(lo: int) -> bytes:
+    def encode(lo: int) -> pa.Buffer:
         """The packets of events order[lo : lo + CHUNK], framed."""
-        nonlocal joined
         rows = order[lo : lo + CHUNK]
         typ = ev_type[rows]
         ref = ev_ref[rows]
@@ -149,7 +140,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                 Pieces.constant(pw.tag(TE_DOUBLE_COUNTER, 1), m, is_ctr),
                 pw.fixed64(ctr_value[np.where(is_ctr, ref, 0)].view(np.uint64), is_ctr),
             ]
-        blobs: list[Pieces] = []
+        tails: list[pa.Array] = []
         if n:
             head_cat = is_head & has_cat[sref]
             te += [
@@ -158,9 +149,9 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                 Pieces.constant(pw.tag(TE_CATEGORY_IIDS, 0), m, head_cat),
                 pw.varint(cat_iid[sref], head_cat),
             ]
-            if raw_json is not None:
-                # the annotation's header here, its JSON text as the first blob
-                jl = np.where(is_head, raw_json.length[sref], 0)
+            if raw_json:
+                # the annotation's header here, its JSON text as the first tail
+                jl = np.where(is_head, json_len[sref], 0)
                 has = jl > 0
                 te += [
                     Pieces.constant(pw.tag(TE_DEBUG, 2), m, has),
@@ -168,8 +159,14 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                     Pieces.constant(json_name, m, has),
                     pw.varint(jl, has),
                 ]
-            blobs = [Pieces(p.data, p.start[sref] + base, np.where(is_head, p.length[sref], 0)) for p, base in zip(statics, static_bases[:-1])]
-        te_len = sum(p.length for p in te + blobs)
+                for chunk, begin in raw_json:
+                    mine = has & (sref >= begin) & (sref < begin + len(chunk))
+                    if mine.any():
+                        tails.append(pc.take(chunk, pa.array(sref - begin, mask=~mine)))
+            heads = pa.array(sref, mask=~is_head)
+            tails += [pc.take(b, heads) for b in blobs]
+        tail_len = sum((_value_lengths(t) for t in tails), np.zeros(m, np.int64))
+        te_len = sum(p.length for p in te) + tail_len
         ts_piece = pw.varint(ev_ts[rows].astype(np.uint64))
         te_len_piece = pw.varint(te_len)
         packet_len = 1 + ts_piece.length + len(const) + 1 + te_len_piece.length + te_len
@@ -183,13 +180,10 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             te_len_piece,
         ]
         head_data, head_off = pw.pack_dense(head + te)
-        if len(head_data) > len(joined) - scratch:
-            joined = np.concatenate([joined[:scratch], np.empty(len(head_data), np.uint8)])
-        joined[scratch : scratch + len(head_data)] = head_data
-        seg_src = np.stack([head_off[:-1] + scratch] + [p.start for p in blobs], axis=1)
-        seg_len = np.stack([np.diff(head_off)] + [p.length for p in blobs], axis=1)
-        data, _ = pw.gather_segments(joined, seg_src, seg_len)
-        return data.tobytes()
+        if not tails:
+            return pa.py_buffer(head_data)
+        packets = pc.binary_join_element_wise(_binary(head_data, head_off), *tails, _EMPTY, null_handling="skip")
+        return packets.buffers()[2].slice(0, int(head_off[-1] + tail_len.sum()))
 
     for data in _map_chunks(encode, range(0, len(order), CHUNK), workers):
         out.write(data)
@@ -309,8 +303,8 @@ def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list
 # ---- per-slice annotation and flow blobs ----------------------------------------------------
 
 
-def _annotations(trace: Trace, key_base: int, value_base: int) -> list[Pieces]:
-    """Per slice, byte ranges holding its `debug_annotations` fields (one list entry per source)."""
+def _annotations(trace: Trace, key_base: int, value_base: int) -> list[pa.Array]:
+    """Per slice, its `debug_annotations` fields (one array per source)."""
     n = trace.num_slices
     out = []
     for owner, data, offsets in (
@@ -321,10 +315,27 @@ def _annotations(trace: Trace, key_base: int, value_base: int) -> list[Pieces]:
             order = np.argsort(owner, kind="stable")
             data, offsets = pw.concat([Pieces(data, offsets[:-1][order], np.diff(offsets)[order])])
             owner = owner[order]
-        first = np.searchsorted(owner, np.arange(n), side="left")
-        last = np.searchsorted(owner, np.arange(n), side="right")
-        out.append(Pieces(data, offsets[first], offsets[last] - offsets[first]))
+        out.append(_per_slice(data, offsets, owner, n))
     return out
+
+
+def _per_slice(data: np.ndarray, offsets: np.ndarray, owner: np.ndarray, n: int) -> pa.Array:
+    """Rows ``data[offsets[i]:offsets[i+1]]`` owned by slice ``owner[i]`` (ascending) joined per
+    slice: an Arrow binary array of n values (empty where a slice owns none)."""
+    return _binary(data, offsets[np.searchsorted(owner, np.arange(n + 1), side="left")])
+
+
+def _binary(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    """numpy bytes + int64 offsets as an Arrow ``large_binary`` array (no copy)."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _value_lengths(arr: pa.Array) -> np.ndarray:
+    return pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+_EMPTY = pa.scalar(b"", pa.large_binary())
 
 
 def _wrap_annotation(body: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -480,69 +491,53 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.
     return rows, data, offsets
 
 
-def _raw_json_args(trace: Trace) -> tuple[Pieces | None, list[np.ndarray]]:
-    """Per slice, its raw ``args`` JSON (absent or ``{}`` → empty). Written as one
-    ``legacy_json_value`` annotation named ``args``: trace processor expands it into
-    ``debug.args.*``, byte for byte as in the source file.
-
-    The bytes stay in the Arrow chunks (returned as views, to be copied once into the output
-    buffer); the Pieces' starts index their concatenation."""
+def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray]:
+    """The ``args`` JSON column's chunks (as ``large_binary``, with their first slice row) and,
+    per slice, the length to write (absent or ``{}`` → 0). Written as one ``legacy_json_value``
+    annotation named ``args``: trace processor expands it into ``debug.args.*``, byte for byte
+    as in the source file."""
     if "args_json" not in trace.slices.column_names or not trace.num_slices:
-        return None, []
-    parts, starts, lengths = [], [], []
-    base = 0
+        return [], np.zeros(0, np.int64)
+    chunks, lengths = [], []
+    begin = 0
     for chunk in trace.slices.column("args_json").chunks:
-        n = len(chunk)
-        if not n:
-            continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset : chunk.offset + n + 1]
-        data = chunk.buffers()[2]
-        view = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
-        length = np.diff(offsets)
-        length = np.where(length > 2, length, 0)  # skip "{}"
-        if chunk.null_count:
-            length = np.where(chunk.is_valid().to_numpy(zero_copy_only=False), length, 0)
-        parts.append(view)
-        starts.append(offsets[:-1] - offsets[0] + base)
-        lengths.append(length)
-        base += view.shape[0]
-    if not base:
-        return None, []
-    return Pieces(np.zeros(0, np.uint8), np.concatenate(starts), np.concatenate(lengths)), parts
+        if not pa.types.is_large_binary(chunk.type):
+            chunk = chunk.cast(pa.large_binary())
+        length = _value_lengths(chunk)
+        lengths.append(np.where(length > 2, length, 0))  # skip "{}"
+        if len(chunk):
+            chunks.append((chunk, begin))
+        begin += len(chunk)
+    json_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    return (chunks if json_len.any() else []), json_len
 
 
-def _flow_pieces(trace: Trace, ts: np.ndarray, lay: Layout) -> tuple[Pieces | None, Pieces | None]:
-    """`flow_ids` on the flow's earlier slice, `terminating_flow_ids` on the later one.
+def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[pa.Array]:
+    """Per slice, `flow_ids` on the flow's earlier slice and `terminating_flow_ids` on the later.
 
     Trace processor reads events in time order and ignores a termination it meets before the
     flow began, so the arrow's first end must be the slice that begins first.
     """
     if not trace.flows.num_rows:
-        return None, None
+        return []
     n = trace.num_slices
     fid = trace.column("flows", "flow_id")
     src = trace.column("flows", "src")
     dst = trace.column("flows", "dst")
     src_first = (ts[src] < ts[dst]) | ((ts[src] == ts[dst]) & (lay.begin_seq[src] <= lay.begin_seq[dst]))
-    first_end = np.where(src_first, src, dst)
-    second_end = np.where(src_first, dst, src)
     result = []
-    for owner, field_no in ((first_end, TE_FLOW_IDS), (second_end, TE_TERMINATING_FLOW_IDS)):
+    for owner, field_no in ((np.where(src_first, src, dst), TE_FLOW_IDS), (np.where(src_first, dst, src), TE_TERMINATING_FLOW_IDS)):
         order = np.argsort(owner, kind="stable")
-        m = len(order)
-        data, offsets = pw.concat([Pieces.constant(pw.tag(field_no, 1), m), pw.fixed64(fid[order])])
-        owner_sorted = owner[order]
-        first = np.searchsorted(owner_sorted, np.arange(n), side="left")
-        last = np.searchsorted(owner_sorted, np.arange(n), side="right")
-        result.append(Pieces(data, offsets[first], offsets[last] - offsets[first]))
-    return result[0], result[1]
+        data, offsets = pw.concat([Pieces.constant(pw.tag(field_no, 1), len(order)), pw.fixed64(fid[order])])
+        result.append(_per_slice(data, offsets, owner[order], n))
+    return result
 
 
 _ENCODE = None  # the chunk encoder the forked workers inherit
 
 
 def _encode_in_worker(lo: int) -> bytes:
-    return _ENCODE(lo)  # type: ignore[misc]
+    return _ENCODE(lo).to_pybytes()  # type: ignore[misc]
 
 
 def _map_chunks(encode, starts: range, workers: int):
