@@ -530,3 +530,25 @@ def test_analysis_commands_print_the_run_summary_for_damaged_input(command, tmp_
     assert main([command, str(path), "--format", "csv", "-o", str(tmp_path / "t.csv")]) == 0
     err = capsys.readouterr().err
     assert "run summary (by reason):" in err and "data_loss" in err, err
+
+
+def test_forked_workers_die_on_sigterm_whatever_the_parent_installed():
+    """Pools end their workers with SIGTERM: a handler inherited from the parent (the CLI's
+    clean-exit one) must not keep a worker alive and the parent waiting for it."""
+    import signal
+
+    from traceconv.forked import imap_forked
+
+    old = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        got = list(imap_forked(_sigterm_disposition, range(6), 2))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert [x for x, _ in got] == list(range(6))
+    assert {d for _, d in got} == {int(signal.SIG_DFL)}
+
+
+def _sigterm_disposition(x):
+    import signal
+
+    return x, int(signal.getsignal(signal.SIGTERM))

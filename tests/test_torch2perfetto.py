@@ -196,3 +196,22 @@ def test_parallel_encoding_writes_the_same_bytes(monkeypatch, tmp_path):
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
     assert len(decode(outs[0]).slices) > 97 * 8
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 20])
+def test_event_scanner_is_independent_of_block_size(block):
+    """Events are found whatever the read block: split inside strings, escapes and numbers,
+    and events many blocks long (read geometrically larger, not rescanned block by block)."""
+    from traceconv.readers.json_events import ScanResult, iter_event_chunks
+
+    events = [
+        {"ph": "X", "name": 'a "quoted" \\ name {[', "ts": 1.5, "dur": 2, "pid": 1, "tid": 1, "args": {"s": "}" * 300}},
+        {"ph": "X", "name": "long", "ts": 5, "dur": 1, "pid": 1, "tid": 1, "args": {"blob": "x\\" * 5000}},
+        {"ph": "i", "name": "i", "ts": 9, "pid": 1, "tid": 1, "s": "t"},
+    ]
+    doc = json.dumps({"schemaVersion": 1, "traceEvents": events, "traceName": "t"}, indent=2).encode()
+    scan = ScanResult()
+    got = [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)]
+    assert got == events
+    assert json.loads(bytes(scan.header)) == {"schemaVersion": 1, "traceEvents": [], "traceName": "t"}
+    assert not scan.truncated

@@ -112,10 +112,9 @@ def _read_one_kineto(args: tuple[str, str | None]):
 def read_many_kineto(files: list[str], rank_from: str | None, jobs: int):
     """Read Kineto files, in parallel processes when there are several (results in input order)."""
     if jobs > 1 and len(files) > 1 and "-" not in files:
-        from concurrent.futures import ProcessPoolExecutor
+        from traceconv.forked import imap_forked
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(files))) as pool:
-            return list(pool.map(_read_one_kineto, [(f, rank_from) for f in files]))
+        return list(imap_forked(_read_one_kineto, [(f, rank_from) for f in files], jobs))
     from traceconv.readers.kineto import read_kineto
 
     return [read_kineto(output.open_input(f), rank_from=rank_from, name=None if f != "-" else "<stdin>") for f in files]
@@ -261,13 +260,9 @@ def export(inputs, output_path, force, rank_from, jobs) -> None:
     try:
         tasks = [(f, rank_from, tmp, i) for i, f in enumerate(kineto)]
         jobs = jobs or os.cpu_count() or 1
-        if jobs > 1 and len(tasks) > 1:
-            from concurrent.futures import ProcessPoolExecutor
+        from traceconv.forked import imap_forked
 
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-                infos = list(pool.map(_export_one, tasks))
-        else:
-            infos = [_export_one(t) for t in tasks]
+        infos = list(imap_forked(_export_one, tasks, jobs))
         if otel:
             from traceconv.readers import read_otel
 

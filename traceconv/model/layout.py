@@ -104,31 +104,39 @@ def _fast_nesting(start: np.ndarray, end: np.ndarray, seq0: int) -> tuple[bool, 
 
     Begin events sort by (ts, rank); ends by (ts, before begins, innermost first); a
     zero-length slice ends right after it begins. The sequence is then checked to nest.
+    (Temporaries are freed as soon as used: a track can hold millions of slices.)
     """
     m = start.shape[0]
+    idx = np.int32 if 2 * m < (1 << 31) else np.int64
     rank = np.arange(m, dtype=np.int64)
     zero = end == start
-    ev_ts = np.concatenate([start, end])
-    ev_cls = np.concatenate([np.ones(m, np.int64), np.where(zero, 1, 0)])
     ev_sub = np.concatenate([rank * 2, np.where(zero, rank * 2 + 1, -rank)])
-    order = np.lexsort((ev_sub, ev_cls, ev_ts))
+    ev_cls = np.concatenate([np.ones(m, np.int8), zero.astype(np.int8)])
+    ev_ts = np.concatenate([start, end])
+    order = np.lexsort((ev_sub, ev_cls, ev_ts)).astype(idx)
+    del ev_sub, ev_cls, ev_ts, zero
     is_begin = order < m
-    sid = np.where(is_begin, order, order - m)
-    step = np.where(is_begin, 1, -1)
-    depth_before = np.cumsum(step) - step
-    level = np.where(is_begin, depth_before, depth_before - 1)
+    # nesting level of each event: depth before a begin, depth after an end
+    level = np.cumsum(np.where(is_begin, 1, -1).astype(idx), dtype=idx)
+    level -= is_begin
     if level.min() < 0:
         return False, rank, rank
-    by_level = np.argsort(level, kind="stable")
-    lv, isb, s = level[by_level], is_begin[by_level], sid[by_level]
+    # per level, in event order, every end must directly follow its own begin
+    by_level = np.argsort(level, kind="stable").astype(idx)
+    lv = level[by_level]
+    del level
+    isb = is_begin[by_level]
+    sid = order[by_level]
+    sid[~isb] -= m
+    del by_level
     ends = np.flatnonzero(~isb)
-    prev = ends - 1
-    if (prev < 0).any():
+    if len(ends) and ends[0] == 0:
         return False, rank, rank
-    if not (isb[prev] & (lv[prev] == lv[ends]) & (s[prev] == s[ends])).all():
+    if not (isb[ends - 1] & (lv[ends - 1] == lv[ends]) & (sid[ends - 1] == sid[ends])).all():
         return False, rank, rank
+    del isb, sid, ends, lv
     pos = np.empty(2 * m, dtype=np.int64)
-    pos[order] = np.arange(2 * m, dtype=np.int64) + seq0
+    pos[order] = np.arange(seq0, seq0 + 2 * m, dtype=np.int64)
     return True, pos[:m], pos[m:]
 
 

@@ -83,50 +83,47 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     raw_json, json_len = _raw_json_args(trace)
     json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
 
-    # one row per event: begins/instants, ends, counter samples
+    # events, numbered: slice i's begin (or instant) is i, span k's end n + k, counter sample j
+    # n + len(spans) + j; `order` lists them by (time, nesting sequence)
     is_instant = dur == INSTANT
     spans = np.flatnonzero(~is_instant)
+    n_events = n + len(spans)
     ctr_ts = trace.column("counters", "ts_ns")
     _check_time_range(ts, dur, ctr_ts)
-    ev_ts = np.concatenate([ts, ts[spans] + dur[spans], ctr_ts])
+    order, lowest = _event_order(ts, dur, spans, ctr_ts, lay)
     # trace_processor drops events before time 0: a trace with negative times (damaged cells,
     # relative clocks) is shifted as a whole, and the shift reported
-    lowest = ev_ts.min() if len(ev_ts) else np.int64(0)
-    shift = -int(lowest) if lowest < 0 else 0
-    if shift:  # (int64 arithmetic: exact, the range fits; `+ shift` overflows at -2^63)
-        ev_ts = ev_ts - lowest
-    ev_seq = np.concatenate([lay.begin_seq, lay.end_seq[spans], np.zeros(len(ctr_ts), np.int64)])
-    ev_ref = np.concatenate([np.arange(n), spans, np.arange(len(ctr_ts))])
-    ev_type = np.concatenate(
-        [
-            np.where(is_instant, INSTANT_EVENT, SLICE_BEGIN).astype(np.int8),
-            np.full(len(spans), SLICE_END, np.int8),
-            np.full(len(ctr_ts), COUNTER_EVENT, np.int8),
-        ]
-    )
-    order = np.lexsort((ev_seq, ev_ts))
-    del ev_seq
+    shift = -lowest if lowest < 0 else 0
 
-    slice_uuid = lane_uuid[track, lay.lane] if n else np.zeros(0, np.uint64)
+    lane = lay.lane
     counter_uuid = lane_uuid[trace.column("counters", "track_id"), 0] if len(ctr_ts) else np.zeros(0, np.uint64)
-    name_iid = trace.column("slices", "name").astype(np.int64) + 1
-    cat_code = trace.column("slices", "category").astype(np.int64)
-    cat_iid = cat_code + 1
-    has_cat = np.array([bool(c) for c in cats], dtype=bool)[cat_code] if n else np.zeros(0, bool)
+    name_code = trace.column("slices", "name")
+    cat_code = trace.column("slices", "category")
+    has_cat = np.array([bool(c) for c in cats] + [False], dtype=bool)
     ctr_value = trace.column("counters", "value")
 
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
     def encode(lo: int) -> pa.Buffer:
         """The packets of events order[lo : lo + CHUNK], framed."""
-        rows = order[lo : lo + CHUNK]
-        typ = ev_type[rows]
-        ref = ev_ref[rows]
+        rows = order[lo : lo + CHUNK].astype(np.int64)
         m = len(rows)
-        is_ctr = typ == COUNTER_EVENT
-        is_head = (typ == SLICE_BEGIN) | (typ == INSTANT_EVENT)
-        sref = np.where(is_ctr, 0, ref)
-        uuid = np.where(is_ctr, counter_uuid[np.where(is_ctr, ref, 0)] if len(ctr_ts) else 0, slice_uuid[sref] if n else 0)
+        is_head = rows < n
+        is_ctr = rows >= n_events
+        is_end = ~is_head & ~is_ctr
+        sref = np.where(is_head, rows, 0)  # the slice of a begin/instant/end (0 for counters)
+        sref[is_end] = spans[rows[is_end] - n]
+        cref = np.where(is_ctr, rows - n_events, 0)
+        if n:
+            typ = np.where(is_head, np.where(is_instant[sref], INSTANT_EVENT, SLICE_BEGIN), np.where(is_end, SLICE_END, COUNTER_EVENT))
+            time = np.where(is_ctr, ctr_ts[cref] if len(ctr_ts) else 0, ts[sref] + np.where(is_end, dur[sref], 0))
+            uuid = lane_uuid[track[sref], lane[sref]]
+        else:
+            typ, time, uuid = np.full(m, COUNTER_EVENT), ctr_ts[cref], np.zeros(m, np.uint64)
+        if len(ctr_ts):
+            uuid = np.where(is_ctr, counter_uuid[cref], uuid)
+        if shift:  # (int64 arithmetic: exact, the range fits; `+ shift` overflows at -2^63)
+            time = time - lowest
         # fixed-width fields first, then the per-slice blobs; lengths are summed up front so
         # the three nested messages (frame, packet, track event) are built in one pass
         te = [
@@ -138,16 +135,17 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
         if is_ctr.any():
             te += [
                 Pieces.constant(pw.tag(TE_DOUBLE_COUNTER, 1), m, is_ctr),
-                pw.fixed64(ctr_value[np.where(is_ctr, ref, 0)].view(np.uint64), is_ctr),
+                pw.fixed64(ctr_value[cref].view(np.uint64), is_ctr),
             ]
         tails: list[pa.Array] = []
         if n:
-            head_cat = is_head & has_cat[sref]
+            cat = cat_code[sref].astype(np.int64)
+            head_cat = is_head & has_cat[cat]
             te += [
                 Pieces.constant(pw.tag(TE_NAME_IID, 0), m, is_head),
-                pw.varint(name_iid[sref], is_head),
+                pw.varint(name_code[sref].astype(np.int64) + 1, is_head),
                 Pieces.constant(pw.tag(TE_CATEGORY_IIDS, 0), m, head_cat),
-                pw.varint(cat_iid[sref], head_cat),
+                pw.varint(cat + 1, head_cat),
             ]
             if raw_json:
                 # the annotation's header here, its JSON text as the first tail
@@ -167,7 +165,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             tails += [pc.take(b, heads) for b in blobs]
         tail_len = sum((_value_lengths(t) for t in tails), np.zeros(m, np.int64))
         te_len = sum(p.length for p in te) + tail_len
-        ts_piece = pw.varint(ev_ts[rows].astype(np.uint64))
+        ts_piece = pw.varint(time.astype(np.uint64))
         te_len_piece = pw.varint(te_len)
         packet_len = 1 + ts_piece.length + len(const) + 1 + te_len_piece.length + te_len
         head = [
@@ -187,17 +185,31 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
 
     for data in _map_chunks(encode, range(0, len(order), CHUNK), workers):
         out.write(data)
-    written = len(order)
     return {
         "slices": int(len(spans)),
         "instants": int(is_instant.sum()),
         "counters": int(len(ctr_ts)),
         "flows": int(trace.flows.num_rows),
-        "packets": written,
+        "packets": len(order),
         "lanes": int(lay.lanes_per_track.sum()),
         "not_nested": lay.not_nested,
         "time_shift_ns": shift,
     }
+
+
+def _event_order(ts: np.ndarray, dur: np.ndarray, spans: np.ndarray, ctr_ts: np.ndarray, lay: Layout) -> tuple[np.ndarray, int]:
+    """Event numbers (see `write_perfetto`) by (time, nesting sequence), as int32 where they
+    fit; and the lowest event time."""
+    ends = ts[spans] + dur[spans]
+    ev_ts = np.concatenate([ts, ends, ctr_ts])
+    del ends
+    lowest = int(ev_ts.min()) if len(ev_ts) else 0
+    ev_seq = np.concatenate([lay.begin_seq, lay.end_seq[spans], np.zeros(len(ctr_ts), np.int64)])
+    order = np.lexsort((ev_seq, ev_ts))
+    del ev_seq, ev_ts
+    if len(order) < (1 << 31):
+        order = order.astype(np.int32)
+    return order, lowest
 
 
 def _check_time_range(ts: np.ndarray, dur: np.ndarray, ctr_ts: np.ndarray) -> None:
@@ -543,15 +555,14 @@ def _encode_in_worker(lo: int) -> bytes:
 def _map_chunks(encode, starts: range, workers: int):
     """encode(lo) for each chunk start, in order: here, or in forked workers that inherit the
     encoder and its arrays (nothing is pickled but the chunk start and the packets)."""
-    import multiprocessing as mp
+    from traceconv.forked import can_fork, imap_forked
 
-    if workers <= 1 or len(starts) < 4 or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or len(starts) < 4 or not can_fork():
         yield from map(encode, starts)
         return
     global _ENCODE
     _ENCODE = encode
     try:
-        with mp.get_context("fork").Pool(min(workers, len(starts))) as pool:
-            yield from pool.imap(_encode_in_worker, starts)
+        yield from imap_forked(_encode_in_worker, starts, workers)
     finally:
         _ENCODE = None
