@@ -82,49 +82,49 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         delta = _OPEN[chars[structural]].astype(np.int64)
         depth_after = depth + np.cumsum(delta)
         depth_before = depth_after - delta
-        if phase == "events":
-            hits = np.flatnonzero((depth_before == event_depth) | (depth_after == event_depth))
-        elif phase == "header":
-            hits = np.flatnonzero(np.minimum(depth_before, depth_after) <= 2)
-        else:
-            hits = np.zeros(0, np.int64)
         cut = start if phase != "events" or not carry else 0
         ev_start = 0 if carry else -1
-        spans: list[tuple[int, int]] = []
-        for k in hits.tolist():
-            p = int(spos[k])
-            d0 = int(depth_before[k])
-            d1 = int(depth_after[k])
-            if phase == "header":
+        first_event = 0  # structural index where this block's events part begins
+        if phase == "header":
+            first_event = len(spos)
+            for k in np.flatnonzero(np.minimum(depth_before, depth_after) <= 2).tolist():
+                p = int(spos[k])
                 if data[p] != ord("["):
                     continue
-                if d0 == 0:
+                if depth_before[k] == 0:
                     result.bare_array = True
                 else:
                     window = (key_window + data[:p]).rstrip()
                     if not (window.endswith(b":") and window[:-1].rstrip().endswith(b'"traceEvents"')):
                         continue
-                event_depth = d1
+                event_depth = int(depth_after[k])
                 phase = "events"
                 result.found_events = True
                 header += data[cut : p + 1]
                 header += b"]"
                 cut = p + 1
+                first_event = k + 1
+                break
+        if phase == "events":
+            # events begin where the depth steps event_depth → +1 and end where it steps back;
+            # between them there are only commas and blanks, so all complete events of the
+            # block are one slice of it
+            d0, d1, sp = depth_before[first_event:], depth_after[first_event:], spos[first_event:]
+            close = np.flatnonzero((d0 == event_depth) & (d1 == event_depth - 1))
+            lim = int(close[0]) if len(close) else len(sp)
+            d0, d1 = d0[:lim], d1[:lim]
+            starts = sp[:lim][(d0 == event_depth) & (d1 == event_depth + 1)]
+            ends = sp[:lim][(d0 == event_depth + 1) & (d1 == event_depth)]
+            if len(ends):
+                begin = ev_start if ev_start >= 0 else int(starts[0])
+                result.events_seen += len(ends)
+                yield b"[" + data[begin : int(ends[-1]) + 1] + b"]"
+            pending = (ev_start >= 0) + len(starts) - len(ends)
+            ev_start = (int(starts[-1]) if len(starts) else ev_start) if pending > 0 else -1
+            if len(close):
+                phase = "tail"
+                cut = int(sp[lim]) + 1  # the "]" was already written with the emptied array
                 ev_start = -1
-            elif phase == "events":
-                if d0 == event_depth and d1 == event_depth + 1:
-                    ev_start = p
-                elif d0 == event_depth + 1 and d1 == event_depth and ev_start >= 0:
-                    spans.append((ev_start, p + 1))
-                    ev_start = -1
-                elif d0 == event_depth and d1 == event_depth - 1:
-                    phase = "tail"
-                    cut = p + 1  # the "]" was already written with the emptied array
-                    ev_start = -1
-                    break
-        if spans:
-            result.events_seen += len(spans)
-            yield b"[" + b",".join(data[a:b] for a, b in spans) + b"]"
         if phase == "events":
             carry = data[ev_start:] if ev_start >= 0 else b""
         else:

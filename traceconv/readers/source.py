@@ -196,12 +196,15 @@ class _GzipStream(_Decompressing):
             if not self.buf:
                 raise EOFError("compressed file ended before the end-of-stream marker (truncated)")
         data = d.decompress(d.unconsumed_tail or self.buf, max(max_out, 1 << 16))
-        if not d.unconsumed_tail:
+        # everything in buf has now been given to the decompressor: at the member's end what
+        # it did not use is unused_data (its unconsumed_tail may still hold those bytes too)
+        if d.eof:
+            self.buf = d.unused_data
+        elif not d.unconsumed_tail:
             self.buf = b""
         self.crc = zlib.crc32(data, self.crc)
         self.size += len(data)
         if d.eof:
-            self.buf = d.unused_data + self.buf
             self.d = None
             if not self._need(8):
                 self.pending = data
