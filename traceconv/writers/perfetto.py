@@ -16,7 +16,7 @@ Packets are encoded with numpy (`protowire`), not the protobuf runtime: ~1M even
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -45,7 +45,7 @@ CHILD_ORDERING_EXPLICIT = 3
 PROCESS_ORDERING_EXPLICIT = THREAD_ORDERING_EXPLICIT = 1
 
 SEQUENCE_ID = 7
-CHUNK = 1 << 16
+CHUNK = 1 << 15
 
 SPAN_KIND_NAMES = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
 STATUS_NAMES = ["UNSET", "OK", "ERROR"]
@@ -77,12 +77,6 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     _write_interned(out, names, cats, keys + SYSTEM_KEYS, values + system_values)
     _write_run_summary(trace, out)
 
-    # per slice, the bytes that follow its packet header: debug annotations, flow ids, and the
-    # Chrome/Kineto args JSON (taken from the trace's own Arrow column, never copied whole)
-    blobs = _annotations(trace, key_base, value_base) + _flow_blobs(trace, ts, lay)
-    raw_json, json_len = _raw_json_args(trace)
-    json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
-
     # events, numbered: slice i's begin (or instant) is i, span k's end n + k, counter sample j
     # n + len(spans) + j; `order` lists them by (time, nesting sequence)
     is_instant = dur == INSTANT
@@ -95,7 +89,15 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     # relative clocks) is shifted as a whole, and the shift reported
     shift = -lowest if lowest < 0 else 0
 
-    lane = lay.lane
+    # per slice, the bytes that follow its packet header: debug annotations, flow ids, and the
+    # Chrome/Kineto args JSON (taken from the trace's own Arrow column, never copied whole)
+    annotate = _annotation_tails(trace, key_base, value_base)
+    blobs = _flow_blobs(trace, ts, lay)
+    raw_json, json_len = _raw_json_args(trace)
+    json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
+    lane, lanes_per_track, not_nested = lay.lane, lay.lanes_per_track, lay.not_nested
+    del lay  # (its event sequence numbers are no longer needed)
+
     counter_uuid = lane_uuid[trace.column("counters", "track_id"), 0] if len(ctr_ts) else np.zeros(0, np.uint64)
     name_code = trace.column("slices", "name")
     cat_code = trace.column("slices", "category")
@@ -161,8 +163,10 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                     mine = has & (sref >= begin) & (sref < begin + len(chunk))
                     if mine.any():
                         tails.append(pc.take(chunk, pa.array(sref - begin, mask=~mine)))
-            heads = pa.array(sref, mask=~is_head)
-            tails += [pc.take(b, heads) for b in blobs]
+            tails += [tail(np.where(is_head, sref, -1)) for tail in annotate]
+            if blobs:
+                heads = pa.array(sref, mask=~is_head)
+                tails += [pc.take(b, heads) for b in blobs]
         tail_len = sum((_value_lengths(t) for t in tails), np.zeros(m, np.int64))
         te_len = sum(p.length for p in te) + tail_len
         ts_piece = pw.varint(time.astype(np.uint64))
@@ -191,8 +195,8 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
         "counters": int(len(ctr_ts)),
         "flows": int(trace.flows.num_rows),
         "packets": len(order),
-        "lanes": int(lay.lanes_per_track.sum()),
-        "not_nested": lay.not_nested,
+        "lanes": int(lanes_per_track.sum()),
+        "not_nested": not_nested,
         "time_shift_ns": shift,
     }
 
@@ -315,20 +319,31 @@ def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list
 # ---- per-slice annotation and flow blobs ----------------------------------------------------
 
 
-def _annotations(trace: Trace, key_base: int, value_base: int) -> list[pa.Array]:
-    """Per slice, its `debug_annotations` fields (one array per source)."""
-    n = trace.num_slices
+def _annotation_tails(trace: Trace, key_base: int, value_base: int) -> list[Callable[[np.ndarray], pa.Array]]:
+    """Encoders of the `debug_annotations` fields, one per source: given the slices of a chunk's
+    packets (-1: none), their annotation bytes as an Arrow binary array. Encoded chunk by chunk,
+    so only one chunk's annotations exist at a time."""
     out = []
-    for owner, data, offsets in (
-        ([_arg_annotations(trace)] if trace.args.num_rows else [])
-        + ([_span_annotations(trace, key_base, value_base)] if "span_id" in trace.slices.column_names else [])
-    ):
-        if len(owner) > 1 and (np.diff(owner) < 0).any():
-            order = np.argsort(owner, kind="stable")
-            data, offsets = pw.concat([Pieces(data, offsets[:-1][order], np.diff(offsets)[order])])
-            owner = owner[order]
-        out.append(_per_slice(data, offsets, owner, n))
+    if trace.args.num_rows:
+        out.append(_arg_annotations(trace))
+    if "span_id" in trace.slices.column_names:
+        out.append(_span_annotations(trace, key_base, value_base))
     return out
+
+
+def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_rows) -> pa.Array:
+    """Bytes for each packet: the encodings of rows first[s] .. first[s] + count[s] - 1 of its
+    slice s (none where s < 0), as one binary array."""
+    c = np.where(slices >= 0, count[np.maximum(slices, 0)], 0)
+    bounds = np.zeros(len(slices) + 1, np.int64)
+    np.cumsum(c, out=bounds[1:])
+    total = int(bounds[-1])
+    if not total:
+        return _binary(np.zeros(0, np.uint8), np.zeros(len(slices) + 1, np.int64))
+    f = np.where(c > 0, first[np.maximum(slices, 0)], 0)
+    rows = np.repeat(f - bounds[:-1], c) + np.arange(total)
+    data, offsets = encode_rows(rows)
+    return _binary(data, offsets[bounds])
 
 
 def _per_slice(data: np.ndarray, offsets: np.ndarray, owner: np.ndarray, n: int) -> pa.Array:
@@ -367,20 +382,26 @@ def _in_batches(n: int, encode, step: int = 1 << 16) -> tuple[np.ndarray, np.nda
     return (np.concatenate(datas) if datas else np.zeros(0, np.uint8)), offsets
 
 
-def _arg_annotations(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
+    """The args of each packet's slice (in their order), encoded per chunk."""
     owner = trace.column("args", "owner")
+    perm = np.argsort(owner, kind="stable") if len(owner) > 1 and (np.diff(owner) < 0).any() else None
+    bounds = np.searchsorted(owner if perm is None else owner[perm], np.arange(trace.num_slices + 1), side="left")
+    first, count = bounds[:-1], np.diff(bounds)
     kind_all = trace.column("args", "kind")
-    key_all = trace.column("args", "key").astype(np.int64)
+    key_all = trace.column("args", "key")
     ival_all = trace.column("args", "int_value")
     dval_all = trace.column("args", "double_value")
     scol = trace.args.column("string_value").combine_chunks()
-    svals_all = scol.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    svals_all = scol.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     strings = None
 
-    def encode(lo: int, hi: int):
+    def encode(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nonlocal strings
-        m = hi - lo
-        kind, key, ival, dval, svals = kind_all[lo:hi], key_all[lo:hi], ival_all[lo:hi], dval_all[lo:hi], svals_all[lo:hi]
+        m = len(pos)
+        rows = pos if perm is None else perm[pos]
+        kind, ival, dval = kind_all[rows], ival_all[rows], dval_all[rows]
+        key, svals = key_all[rows].astype(np.int64), svals_all[rows].astype(np.int64)
         is_str = kind == ArgKind.STRING
         is_int = kind == ArgKind.INT
         is_uint = kind == ArgKind.UINT
@@ -407,8 +428,7 @@ def _arg_annotations(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             pieces.append(_json_values(np.flatnonzero(is_json), svals, strings, m))
         return _wrap_annotation(pw.concat(pieces))
 
-    data, offsets = _in_batches(len(owner), encode)
-    return owner, data, offsets
+    return lambda slices: _rows_tail(slices, first, count, lambda pos: _in_batches(len(pos), lambda lo, hi: encode(pos[lo:hi])))
 
 
 def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int) -> Pieces:
@@ -458,21 +478,21 @@ def _hex_pieces(values: np.ndarray, width: int) -> Pieces:
     return Pieces.dense(mat, np.full(len(v), width, np.int64))
 
 
-def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """trace_id, span_id, parent_span_id, otel.kind, otel.status_code for OTel spans.
+def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[[np.ndarray], pa.Array]:
+    """trace_id, span_id, parent_span_id, otel.kind, otel.status_code for OTel spans, encoded
+    per chunk.
 
     Every piece is fixed-width, so each span's five annotations are packed in one pass.
     """
     span_id = trace.column("slices", "span_id")
-    rows = np.flatnonzero((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT))
-    cols = {k: trace.column("slices", k)[rows] for k in ("trace_id_hi", "trace_id_lo", "parent_span_id", "span_kind", "status_code")}
-    sid = span_id[rows]
+    count = ((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT)).astype(np.int64)
+    cols = {k: trace.column("slices", k) for k in ("trace_id_hi", "trace_id_lo", "parent_span_id", "span_kind", "status_code")}
 
-    def encode(lo: int, hi: int):
-        m = hi - lo
-        psid = cols["parent_span_id"][lo:hi]
-        status = cols["status_code"][lo:hi].astype(np.int64)
-        kind = cols["span_kind"][lo:hi].astype(np.int64)
+    def encode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(rows)
+        psid = cols["parent_span_id"][rows]
+        status = cols["status_code"][rows].astype(np.int64)
+        kind = cols["span_kind"][rows].astype(np.int64)
         has_parent = psid != 0
         has_status = status != 0
 
@@ -491,16 +511,16 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> tuple[np.
         kind_iid = value_base + np.clip(kind, 0, 5) + 1
         status_iid = value_base + len(SPAN_KIND_NAMES) + np.clip(status, 0, 2) + 1
         pieces = (
-            annotation(0, text([_hex_pieces(cols["trace_id_hi"][lo:hi], 16), _hex_pieces(cols["trace_id_lo"][lo:hi], 16)], 32))
-            + annotation(1, text([_hex_pieces(sid[lo:hi], 16)], 16))
+            annotation(0, text([_hex_pieces(cols["trace_id_hi"][rows], 16), _hex_pieces(cols["trace_id_lo"][rows], 16)], 32))
+            + annotation(1, text([_hex_pieces(span_id[rows], 16)], 16))
             + annotation(2, text([_hex_pieces(psid, 16)], 16), has_parent)
             + annotation(3, interned(kind_iid))
             + annotation(4, interned(status_iid), has_status)
         )
         return pw.concat(pieces)
 
-    data, offsets = _in_batches(len(rows), encode)
-    return rows, data, offsets
+    slice_rows = np.arange(trace.num_slices)
+    return lambda slices: _rows_tail(slices, slice_rows, count, lambda rows: _in_batches(len(rows), lambda lo, hi: encode(rows[lo:hi])))
 
 
 def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray]:
@@ -509,18 +529,19 @@ def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray
     annotation named ``args``: trace processor expands it into ``debug.args.*``, byte for byte
     as in the source file."""
     if "args_json" not in trace.slices.column_names or not trace.num_slices:
-        return [], np.zeros(0, np.int64)
+        return [], np.zeros(0, np.int32)
     chunks, lengths = [], []
     begin = 0
     for chunk in trace.slices.column("args_json").chunks:
         if not pa.types.is_large_binary(chunk.type):
             chunk = chunk.cast(pa.large_binary())
         length = _value_lengths(chunk)
-        lengths.append(np.where(length > 2, length, 0))  # skip "{}"
+        length = np.where(length > 2, length, 0)  # skip "{}"
+        lengths.append(length.astype(np.int32) if not len(length) or length.max() < (1 << 31) else length)
         if len(chunk):
             chunks.append((chunk, begin))
         begin += len(chunk)
-    json_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    json_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
     return (chunks if json_len.any() else []), json_len
 
 
