@@ -39,6 +39,7 @@ def convert(trace_reader: Callable[[], Trace], inputs: list[str], output_path: s
     encoders save ~5% of the time for ~15% more memory, so only an explicit -j uses them)."""
     t0 = time.perf_counter()
     trace = trace_reader()
+    output.return_freed_memory()
     for w in trace.warnings:
         output.warn(w)
     if strict and trace.damage:

@@ -276,6 +276,18 @@ def _terminate_cleanly() -> Iterator[None]:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
+def return_freed_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``). Reading leaves
+    fragmented free blocks behind that the writer's large arrays cannot reuse; returned,
+    they no longer add to the peak RSS (~100 MB less on a 500 MB Kineto trace)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def human_bytes(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

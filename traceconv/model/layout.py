@@ -46,7 +46,8 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
         return Layout(lane, begin_seq, end_seq, lanes_per_track, 0)
 
     is_instant = dur == INSTANT
-    end = ts + np.where(is_instant, 0, dur)
+    end = ts + dur
+    end[is_instant] = ts[is_instant]
     has_parent = parent >= 0
     same_track_parent = np.zeros(n, dtype=bool)
     same_track_parent[has_parent] = track[parent[has_parent]] == track[has_parent]
@@ -54,9 +55,10 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
     spans = np.flatnonzero(~is_instant)
     # order: track, start asc, end desc, ancestors before descendants, input order (lexsort
     # is stable)
-    depth = _depth(parent)
-    order = spans[np.lexsort((depth[spans], -end[spans], ts[spans], track[spans]))]
-    del depth
+    neg_end = end[spans]
+    np.negative(neg_end, out=neg_end)
+    order = spans[np.lexsort((_depth(parent)[spans], neg_end, ts[spans], track[spans]))]
+    del neg_end, spans
     track_sorted = track[order]
     bounds = np.flatnonzero(np.diff(track_sorted)) + 1
     groups = np.split(order, bounds) if len(order) else []  # (instants only: no groups)
@@ -65,7 +67,7 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
     for g in groups:
         t = int(track[g[0]])
         if not same_track_parent[g].any():
-            ok, b, e = _fast_nesting(ts[g], end[g], seq)
+            ok, b, e = _fast_nesting(ts, end, g, seq)
             if ok:
                 begin_seq[g] = b
                 end_seq[g] = e
@@ -101,25 +103,35 @@ def _depth(parent: np.ndarray, limit: int = 256) -> np.ndarray:
     return depth
 
 
-def _fast_nesting(start: np.ndarray, end: np.ndarray, seq0: int) -> tuple[bool, np.ndarray, np.ndarray]:
-    """If one lane holds all these slices (already sorted by start, end desc), their event order.
+def _fast_nesting(ts: np.ndarray, end: np.ndarray, g: np.ndarray, seq0: int) -> tuple[bool, np.ndarray, np.ndarray]:
+    """If one lane holds all the slices `g` (sorted by start, end desc), their event order.
 
     Begin events sort by (ts, rank); ends by (ts, before begins, innermost first); a
     zero-length slice ends right after it begins. The sequence is then checked to nest.
     (Temporaries are freed as soon as used: a track can hold millions of slices.)
     """
-    m = start.shape[0]
+    m = g.shape[0]
     idx = np.int32 if 2 * m < (1 << 31) else np.int64
     rank = np.arange(m, dtype=np.int64)
-    zero = end == start
-    ev_sub = np.concatenate([rank * 2, np.where(zero, rank * 2 + 1, -rank)])
-    ev_cls = np.concatenate([np.ones(m, np.int8), zero.astype(np.int8)])
-    ev_ts = np.concatenate([start, end])
+    ev_ts = np.empty(2 * m, np.int64)
+    np.take(ts, g, out=ev_ts[:m])
+    np.take(end, g, out=ev_ts[m:])
+    zero = ev_ts[m:] == ev_ts[:m]
+    ev_sub = np.empty(2 * m, np.int64)
+    np.multiply(rank, 2, out=ev_sub[:m])
+    np.negative(rank, out=ev_sub[m:])
+    ev_sub[m:][zero] = ev_sub[:m][zero] + 1
+    ev_cls = np.ones(2 * m, np.int8)
+    ev_cls[m:] = zero
     order = np.lexsort((ev_sub, ev_cls, ev_ts)).astype(idx)
     del ev_sub, ev_cls, ev_ts, zero
     is_begin = order < m
     # nesting level of each event: depth before a begin, depth after an end
-    level = np.cumsum(np.where(is_begin, 1, -1).astype(idx), dtype=idx)
+    step = is_begin.astype(idx)
+    step *= 2
+    step -= 1
+    level = np.cumsum(step, dtype=idx)
+    del step
     level -= is_begin
     if level.min() < 0:
         return False, rank, rank

@@ -560,9 +560,15 @@ def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[pa.Array]:
     src_first = (ts[src] < ts[dst]) | ((ts[src] == ts[dst]) & (lay.begin_seq[src] <= lay.begin_seq[dst]))
     result = []
     for owner, field_no in ((np.where(src_first, src, dst), TE_FLOW_IDS), (np.where(src_first, dst, src), TE_TERMINATING_FLOW_IDS)):
-        order = np.argsort(owner, kind="stable")
-        data, offsets = pw.concat([Pieces.constant(pw.tag(field_no, 1), len(order)), pw.fixed64(fid[order])])
-        result.append(_per_slice(data, offsets, owner[order], n))
+        # each entry is the field's tag and 8 bytes of id, grouped by slice (stable)
+        tag = np.frombuffer(pw.tag(field_no, 1), np.uint8)
+        width = len(tag) + 8
+        entries = np.empty((len(owner), width), np.uint8)
+        entries[:, : len(tag)] = tag
+        entries[:, len(tag) :] = fid[np.argsort(owner, kind="stable")].astype("<u8").view(np.uint8).reshape(-1, 8)
+        offsets = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+        result.append(_binary(entries.reshape(-1), offsets * width))
     return result
 
 
