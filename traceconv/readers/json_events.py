@@ -61,23 +61,31 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         pos = np.flatnonzero(np.frombuffer(chunk.translate(_INTERESTING_TABLE), dtype=np.bool_)) + start  # (translate: ~3x a numpy lookup)
         chars = arr[pos]
         qmask = chars == _QUOTE
-        # a quote is escaped when an odd run of backslashes precedes it (rare: checked in Python)
-        qidx = np.flatnonzero(qmask)
-        suspects = qidx[arr[np.maximum(pos[qidx] - 1, 0)] == _BACKSLASH] if len(qidx) else qidx
-        for k in suspects.tolist():
-            p = int(pos[k]) - 1
-            run = 0
-            while p >= 0 and arr[p] == _BACKSLASH:
-                run += 1
-                p -= 1
-            if p < 0 and not carry and odd_backslashes:
-                run += 1
-            if run % 2:
-                qmask[k] = False
-                chars[k] = 0
-        real = chars != 0
-        pos, chars, qmask = pos[real], chars[real], qmask[real]
-        inside = ((np.cumsum(qmask) - qmask) % 2 == 1) ^ in_string
+        # a quote is escaped when an odd run of backslashes precedes it (rare: checked in Python,
+        # and only in blocks holding a backslash-quote)
+        if b'\\"' in data or (odd_backslashes and not carry and data[:1] == b'"'):
+            qidx = np.flatnonzero(qmask)
+            suspects = qidx[arr[np.maximum(pos[qidx] - 1, 0)] == _BACKSLASH] if len(qidx) else qidx
+            escaped = False
+            for k in suspects.tolist():
+                p = int(pos[k]) - 1
+                run = 0
+                while p >= 0 and arr[p] == _BACKSLASH:
+                    run += 1
+                    p -= 1
+                if p < 0 and not carry and odd_backslashes:
+                    run += 1
+                if run % 2:
+                    qmask[k] = False
+                    chars[k] = 0
+                    escaped = True
+            if escaped:
+                real = chars != 0
+                pos, chars, qmask = pos[real], chars[real], qmask[real]
+        # inside a string: an odd number of quotes before (parity by xor, not a cumsum)
+        inside = np.logical_xor.accumulate(qmask) ^ qmask
+        if in_string:
+            inside = ~inside
         structural = ~qmask & ~inside
         spos = pos[structural]
         delta = _OPEN[chars[structural]].astype(np.int64)
