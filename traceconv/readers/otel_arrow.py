@@ -123,24 +123,19 @@ def _hex_ids(arr: pa.Array, nbytes: int) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return hi, lo
     arr = _filled(arr, "")
-    lengths = pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
     ok = lengths == width
     if ok.any():
-        a = arr.cast(pa.large_string()) if not pa.types.is_large_string(arr.type) else arr
-        offsets = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset : a.offset + n + 1]
-        data = np.frombuffer(a.buffers()[2], dtype=np.uint8)
-        rows = np.flatnonzero(ok)
-        idx = offsets[rows][:, None] + np.arange(width)[None, :]
-        nib = _NIBBLE[data[idx]]
-        good = (nib != 255).all(axis=1)
-        nib = nib.astype(np.uint64)
-        shifts = (np.arange(15, -1, -1, dtype=np.uint64) * np.uint64(4))[None, :]
+        # every value `width` long (others replaced by zeros): the text is one (n, width) matrix
+        fixed = arr if ok.all() else pc.if_else(pa.array(ok), arr, pa.scalar("0" * width, arr.type))
+        buffers = fixed.buffers()
+        first = int(np.frombuffer(buffers[1], dtype=np.int64 if pa.types.is_large_string(fixed.type) else np.int32)[fixed.offset])
+        nib = _NIBBLE[np.frombuffer(buffers[2], dtype=np.uint8)[first : first + n * width].reshape(n, width)]
+        ok &= (nib != 255).all(axis=1)
+        words = np.ascontiguousarray((nib[:, 0::2] << 4) | nib[:, 1::2]).view(">u8").astype(np.uint64)
         if nbytes == 16:
-            hi[rows] = (nib[:, :16] << shifts).sum(axis=1, dtype=np.uint64)
-            lo[rows] = (nib[:, 16:] << shifts).sum(axis=1, dtype=np.uint64)
-        else:
-            lo[rows] = (nib << shifts[:, 16 - width :]).sum(axis=1, dtype=np.uint64)
-        ok[rows[~good]] = False
+            hi = np.where(ok, words[:, 0], np.uint64(0))
+        lo = np.where(ok, words[:, -1], np.uint64(0))
     other = np.flatnonzero(~ok & (lengths > 0))
     if len(other):
         values = arr.take(pa.array(other)).to_pylist()
