@@ -503,6 +503,10 @@ def _kineto_cases() -> list[Case]:
           lambda: raw_events(b'{"ph": "X", "cat": "cpu_op", "name": "big_ts", "pid": 7001, "tid": 7001, "ts": 1e300, "dur": 1}',
                              b'{"ph": "X", "cat": "cpu_op", "name": "big_dur", "pid": 7001, "tid": 7001, "ts": 900000, "dur": 1e30}',
                              b'{"ph": "i", "cat": "cpu_op", "name": "inf_ts", "pid": 7001, "tid": 7001, "ts": 1e400}')),
+        C("kineto_correlation_beyond_int64.trace.json", K, "a kernel launch whose correlation id is 2^64 - 1 (found by fuzzing: crashed)", 0,
+          "kineto_correlation_out_of_range",
+          lambda: raw_events(b'{"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 7001, "tid": 7001, "ts": 900000.5, "dur": 3, '
+                             b'"args": {"correlation": 18446744073709551615}}')),
         C("kineto_absurd_base_time.trace.json", K, "baseTimeNanoseconds 10^30", 0, "baseTimeNanoseconds",
           lambda: kineto_text(kineto_doc(kineto_events(2), baseTimeNanoseconds=10**30))),
         C("kineto_trace_events_object.trace.json", K, "traceEvents is an object, not a list", 1, "traceEvents is not a list",

@@ -46,7 +46,7 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
     depth = 0
     event_depth = -1  # objects at this depth are events: 2 for {"traceEvents": [..]}, 1 for [..]
     phase = "header"  # → "events" → "tail"
-    key_window = b""  # bytes before the current block, to spot `"traceEvents":` across blocks
+    key_window = b""  # the last non-blank bytes before the current block
     carry = b""  # an unfinished event, rescanned with the next block
     offset = 0
     header = result.header
@@ -139,7 +139,8 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         else:
             header += data[cut:]
             carry = b""
-        key_window = (key_window + data)[-64:] if len(data) < 64 else data[-64:]
+        if phase == "header":  # the text before a `[`, blanks dropped, to spot `"traceEvents":` across blocks
+            key_window = (key_window + data[-64:]).rstrip()[-64:]
         if len(depth_after):
             depth = int(depth_after[-1])
         in_string = bool(int(qmask.sum()) % 2) ^ in_string

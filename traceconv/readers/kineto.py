@@ -257,7 +257,10 @@ def _read(source, rank_from: str | None) -> Trace:
                         if cat in CORRELATED:
                             try:
                                 c = _decode_corr(raw).correlation
-                                corr = c if c is not None else -1
+                                if c is not None and -(1 << 63) <= c < (1 << 63):
+                                    corr = c
+                                elif c is not None:  # beyond int64: no flow for it (args keep it)
+                                    stats["kineto_correlation_out_of_range"] += 1
                             except JSON_ERRORS:
                                 pass
                     args_end.append(len(args_blob))
