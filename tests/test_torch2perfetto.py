@@ -215,3 +215,16 @@ def test_event_scanner_is_independent_of_block_size(block):
     assert got == events
     assert json.loads(bytes(scan.header)) == {"schemaVersion": 1, "traceEvents": [], "traceName": "t"}
     assert not scan.truncated
+
+
+def test_escaped_quote_split_between_blocks():
+    """A block that ends in a backslash escapes the quote that starts the next block (found by
+    fuzzing: the escape was missed when no event was carried over, e.g. in the header)."""
+    from traceconv.readers.json_events import ScanResult, iter_event_chunks
+
+    doc = b'{"traceName": "say \\"[hi]\\" {", "traceEvents": [{"ph": "i", "name": "a", "ts": 1, "pid": 1, "tid": 1}]}'
+    cut = doc.index(b'\\"') + 1
+    scan = ScanResult()
+    got = [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=cut) for e in json.loads(chunk)]
+    assert got == [{"ph": "i", "name": "a", "ts": 1, "pid": 1, "tid": 1}]
+    assert json.loads(bytes(scan.header)) == {"traceName": 'say "[hi]" {', "traceEvents": []}

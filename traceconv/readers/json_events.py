@@ -65,7 +65,10 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         # and only in blocks holding a backslash-quote)
         if b'\\"' in data or (odd_backslashes and not carry and data[:1] == b'"'):
             qidx = np.flatnonzero(qmask)
-            suspects = qidx[arr[np.maximum(pos[qidx] - 1, 0)] == _BACKSLASH] if len(qidx) else qidx
+            after_backslash = arr[np.maximum(pos[qidx] - 1, 0)] == _BACKSLASH
+            if len(qidx) and pos[qidx[0]] == 0:  # (the block's first byte: its backslashes ended the last block)
+                after_backslash[0] = odd_backslashes and not carry
+            suspects = qidx[after_backslash]
             escaped = False
             for k in suspects.tolist():
                 p = int(pos[k]) - 1
