@@ -534,8 +534,8 @@ def test_analysis_commands_print_the_run_summary_for_damaged_input(command, tmp_
 
 
 def test_forked_workers_die_on_sigterm_whatever_the_parent_installed():
-    """Pools end their workers with SIGTERM: a handler inherited from the parent (the CLI's
-    clean-exit one) must not keep a worker alive and the parent waiting for it."""
+    """Workers reset SIGTERM to its default: a handler inherited from the parent (the CLI's
+    clean-exit one) must not keep a worker alive."""
     import signal
 
     from traceconv.forked import imap_forked
@@ -547,6 +547,40 @@ def test_forked_workers_die_on_sigterm_whatever_the_parent_installed():
         signal.signal(signal.SIGTERM, old)
     assert [x for x, _ in got] == list(range(6))
     assert {d for _, d in got} == {int(signal.SIG_DFL)}
+
+
+def test_forked_worker_that_dies_is_reported_not_waited_for():
+    """A worker killed mid-way (OOM killer, segfault) is an error, at once: never a hang."""
+    import time
+
+    from traceconv.forked import WorkerDied, imap_forked
+
+    t0 = time.monotonic()
+    with pytest.raises(WorkerDied, match="died before sending its result"):
+        list(imap_forked(_die_on_three, range(6), 2))
+    assert time.monotonic() - t0 < 20
+
+
+def test_forked_worker_exceptions_reach_the_caller():
+    from traceconv.errors import MalformedTraceError
+    from traceconv.forked import imap_forked
+
+    with pytest.raises(MalformedTraceError, match="x.json:line 3: bad 4"):
+        list(imap_forked(_bad_on_four, range(6), 3))
+
+
+def _die_on_three(x):
+    if x == 3:
+        os._exit(9)
+    return x
+
+
+def _bad_on_four(x):
+    from traceconv.errors import MalformedTraceError
+
+    if x == 4:
+        raise MalformedTraceError(f"bad {x}", source="x.json", where="line 3")
+    return x
 
 
 def _sigterm_disposition(x):

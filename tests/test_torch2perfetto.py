@@ -228,3 +228,14 @@ def test_escaped_quote_split_between_blocks():
     got = [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=cut) for e in json.loads(chunk)]
     assert got == [{"ph": "i", "name": "a", "ts": 1, "pid": 1, "tid": 1}]
     assert json.loads(bytes(scan.header)) == {"traceName": 'say "[hi]" {', "traceEvents": []}
+
+
+@pytest.mark.parametrize("block", [5, 80, 1 << 20])
+def test_trace_events_key_found_across_blocks_and_blanks(block):
+    """`"traceEvents" : [` is recognised with any blanks around the colon, split over blocks."""
+    from traceconv.readers.json_events import ScanResult, iter_event_chunks
+
+    doc = b'{"x": [[1], [2]], "traceEvents"' + b" " * 100 + b":" + b"\n" * 200 + b'[{"a": 1}]}'
+    scan = ScanResult()
+    assert [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)] == [{"a": 1}]
+    assert scan.found_events and not scan.bare_array

@@ -1,36 +1,97 @@
 """Work spread over forked worker processes, results in input order.
 
-Workers are forked (no re-import, they inherit the parent's arrays) and reset SIGTERM/SIGHUP
-to the default action, so ending the pool always ends them: a handler inherited from the
-parent (the CLI's clean-exit handler) could otherwise keep a worker alive and the parent
-waiting for it.
+Workers are forked (no re-import; they inherit the parent's arrays) and each takes every
+n-th item, sending its results back through its own pipe, in order. There are no queues,
+semaphores or helper threads to get stuck: a worker that dies (killed, out of memory) is seen
+as an early end of its pipe and reported, and ending the parent's iteration ends the workers.
+A worker resets SIGTERM/SIGHUP to their default action and ignores SIGINT (the parent
+handles Ctrl-C and stops them).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import pickle
 import signal
 from typing import Callable, Iterable, Iterator, TypeVar
+
+from traceconv.errors import TraceconvError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+class WorkerDied(TraceconvError):
+    """A worker process ended before sending its result."""
+
+
 def can_fork() -> bool:
-    return "fork" in mp.get_all_start_methods()
-
-
-def _default_signals() -> None:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
+    return hasattr(os, "fork") and hasattr(os, "waitpid")
 
 
 def imap_forked(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``map(fn, items)`` in `workers` forked processes (`fn` must be a module-level function;
-    its arguments and results are pickled). Runs here when `workers` <= 1 or fork is missing."""
+    """``map(fn, items)`` in up to `workers` forked processes. `fn`'s results (and exceptions)
+    are pickled back. Runs here when `workers` <= 1, with one item, or without fork."""
     items = list(items)
     if workers <= 1 or len(items) < 2 or not can_fork():
         yield from map(fn, items)
         return
-    with mp.get_context("fork").Pool(min(workers, len(items)), initializer=_default_signals) as pool:
-        yield from pool.imap(fn, items)
+    n = min(workers, len(items))
+    children: list[tuple[int, object]] = []  # (pid, the read end of its pipe)
+    try:
+        for w in range(n):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns into the caller's code
+                try:
+                    os.close(read_fd)
+                    for _, f in children:
+                        f.close()  # type: ignore[attr-defined]
+                    _run_worker(fn, items[w::n], write_fd)
+                finally:
+                    os._exit(0)
+            os.close(write_fd)
+            children.append((pid, os.fdopen(read_fd, "rb")))
+        for i in range(len(items)):
+            pid, f = children[i % n]
+            ok, value = _receive(f, pid)  # type: ignore[arg-type]
+            if not ok:
+                raise value
+            yield value
+    finally:
+        for pid, f in children:
+            f.close()  # type: ignore[attr-defined]
+            try:
+                os.kill(pid, signal.SIGKILL)  # (done workers are waiting to exit: no harm)
+            except ProcessLookupError:
+                pass
+            os.waitpid(pid, 0)
+
+
+def _run_worker(fn: Callable, items: list, fd: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with os.fdopen(fd, "wb") as out:
+        for item in items:
+            try:
+                message = (True, fn(item))
+            except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+                message = (False, e)
+            try:
+                blob = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as e:  # an exception (or result) that cannot be pickled
+                blob = pickle.dumps((False, RuntimeError(f"{type(message[1]).__name__}: {message[1]} ({e})")))
+            out.write(len(blob).to_bytes(8, "little"))
+            out.write(blob)
+            out.flush()
+            if not message[0]:
+                return
+
+
+def _receive(f, pid: int) -> tuple[bool, object]:
+    head = f.read(8)
+    blob = f.read(int.from_bytes(head, "little")) if len(head) == 8 else b""
+    if len(head) < 8 or len(blob) < int.from_bytes(head, "little"):
+        raise WorkerDied(f"a worker process (pid {pid}) died before sending its result (killed? out of memory?)")
+    return pickle.loads(blob)

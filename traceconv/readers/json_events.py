@@ -22,6 +22,7 @@ _OPEN[[ord("{"), ord("[")]] = 1
 _OPEN[[ord("}"), ord("]")]] = -1
 _INTERESTING = np.zeros(256, bool)
 _INTERESTING[[ord("{"), ord("["), ord("}"), ord("]"), _QUOTE]] = True
+_BLANKS = b" \t\r\n"  # JSON whitespace (removed to spot `"traceEvents" :` across blocks)
 _INTERESTING_TABLE = _INTERESTING.astype(np.uint8).tobytes()  # for bytes.translate: 1 where interesting
 
 
@@ -46,7 +47,7 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
     depth = 0
     event_depth = -1  # objects at this depth are events: 2 for {"traceEvents": [..]}, 1 for [..]
     phase = "header"  # → "events" → "tail"
-    key_window = b""  # the last non-blank bytes before the current block
+    key_window = b""  # the last bytes before the current block, blanks removed
     carry = b""  # an unfinished event, rescanned with the next block
     offset = 0
     header = result.header
@@ -106,8 +107,7 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
                 if depth_before[k] == 0:
                     result.bare_array = True
                 else:
-                    window = (key_window + data[:p]).rstrip()
-                    if not (window.endswith(b":") and window[:-1].rstrip().endswith(b'"traceEvents"')):
+                    if not _text_before(data, p, key_window).endswith(b'"traceEvents":'):
                         continue
                 event_depth = int(depth_after[k])
                 phase = "events"
@@ -143,7 +143,7 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
             header += data[cut:]
             carry = b""
         if phase == "header":  # the text before a `[`, blanks dropped, to spot `"traceEvents":` across blocks
-            key_window = (key_window + data[-64:]).rstrip()[-64:]
+            key_window = _text_before(data, len(data), key_window)[-64:]
         if len(depth_after):
             depth = int(depth_after[-1])
         in_string = bool(int(qmask.sum()) % 2) ^ in_string
@@ -157,6 +157,21 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
     if phase != "tail" and (carry or phase == "events"):
         result.truncated = True
         result.truncated_at = offset - len(carry)
+
+
+def _text_before(data: bytes, end: int, earlier: bytes, want: int = 64) -> bytes:
+    """At least `want` bytes of text before ``data[end]``, blanks removed, continuing into
+    `earlier` (the same from previous blocks) when `data` has too few; cost grows with the
+    blanks, not with `end`."""
+    size = 2 * want
+    while True:
+        start = max(0, end - size)
+        text = data[start:end].translate(None, _BLANKS)
+        if start == 0:
+            return earlier + text
+        if len(text) >= want:
+            return text
+        size *= 4
 
 
 def split_events(chunk: bytes) -> list[bytes]:
