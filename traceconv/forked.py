@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from traceconv.errors import TraceconvError
@@ -26,7 +27,9 @@ class WorkerDied(TraceconvError):
 
 
 def can_fork() -> bool:
-    return hasattr(os, "fork") and hasattr(os, "waitpid")
+    """Fork where it is safe with numpy/Arrow loaded: not on macOS (system frameworks are not
+    fork-safe there; work runs in this process instead) nor Windows (no fork)."""
+    return hasattr(os, "fork") and sys.platform != "darwin"
 
 
 def imap_forked(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
