@@ -11,7 +11,10 @@ Layout of the output, all on one trusted packet sequence:
    debug annotations; flows become ``flow_ids`` on the source and ``terminating_flow_ids`` on
    the destination slice.
 
-Packets are encoded with numpy (`protowire`), not the protobuf runtime: ~1M events/s.
+Packets are encoded with numpy (`protowire`), not the protobuf runtime, chunk by chunk: the
+fixed-width header fields as byte matrices, then each packet's variable tail (annotations, flow
+ids, the Kineto args JSON straight from the trace's Arrow column) joined on by Arrow's
+``binary_join_element_wise``; only one chunk's bytes exist at a time.
 """
 
 from __future__ import annotations
@@ -344,12 +347,6 @@ def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_
     rows = np.repeat(f - bounds[:-1], c) + np.arange(total)
     data, offsets = encode_rows(rows)
     return _binary(data, offsets[bounds])
-
-
-def _per_slice(data: np.ndarray, offsets: np.ndarray, owner: np.ndarray, n: int) -> pa.Array:
-    """Rows ``data[offsets[i]:offsets[i+1]]`` owned by slice ``owner[i]`` (ascending) joined per
-    slice: an Arrow binary array of n values (empty where a slice owns none)."""
-    return _binary(data, offsets[np.searchsorted(owner, np.arange(n + 1), side="left")])
 
 
 def _binary(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
