@@ -336,7 +336,8 @@ def _annotation_tails(trace: Trace, key_base: int, value_base: int) -> list[Call
 
 def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_rows) -> pa.Array:
     """Bytes for each packet: the encodings of rows first[s] .. first[s] + count[s] - 1 of its
-    slice s (none where s < 0), as one binary array."""
+    slice s (none where s < 0), as one binary array. ``encode_rows(rows) -> (data, offsets)``
+    is called on bounded batches of rows."""
     c = np.where(slices >= 0, count[np.maximum(slices, 0)], 0)
     bounds = np.zeros(len(slices) + 1, np.int64)
     np.cumsum(c, out=bounds[1:])
@@ -345,7 +346,7 @@ def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_
         return _binary(np.zeros(0, np.uint8), np.zeros(len(slices) + 1, np.int64))
     f = np.where(c > 0, first[np.maximum(slices, 0)], 0)
     rows = np.repeat(f - bounds[:-1], c) + np.arange(total)
-    data, offsets = encode_rows(rows)
+    data, offsets = _in_batches(total, lambda lo, hi: encode_rows(rows[lo:hi]))
     return _binary(data, offsets[bounds])
 
 
@@ -425,7 +426,7 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
             pieces.append(_json_values(np.flatnonzero(is_json), svals, strings, m))
         return _wrap_annotation(pw.concat(pieces))
 
-    return lambda slices: _rows_tail(slices, first, count, lambda pos: _in_batches(len(pos), lambda lo, hi: encode(pos[lo:hi])))
+    return lambda slices: _rows_tail(slices, first, count, encode)
 
 
 def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int) -> Pieces:
@@ -517,7 +518,7 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
         return pw.concat(pieces)
 
     slice_rows = np.arange(trace.num_slices)
-    return lambda slices: _rows_tail(slices, slice_rows, count, lambda rows: _in_batches(len(rows), lambda lo, hi: encode(rows[lo:hi])))
+    return lambda slices: _rows_tail(slices, slice_rows, count, encode)
 
 
 def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray]:
