@@ -211,7 +211,7 @@ def test_event_scanner_is_independent_of_block_size(block):
     ]
     doc = json.dumps({"schemaVersion": 1, "traceEvents": events, "traceName": "t"}, indent=2).encode()
     scan = ScanResult()
-    got = [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)]
+    got = [e for chunk, _ in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)]
     assert got == events
     assert json.loads(bytes(scan.header)) == {"schemaVersion": 1, "traceEvents": [], "traceName": "t"}
     assert not scan.truncated
@@ -225,9 +225,55 @@ def test_escaped_quote_split_between_blocks():
     doc = b'{"traceName": "say \\"[hi]\\" {", "traceEvents": [{"ph": "i", "name": "a", "ts": 1, "pid": 1, "tid": 1}]}'
     cut = doc.index(b'\\"') + 1
     scan = ScanResult()
-    got = [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=cut) for e in json.loads(chunk)]
+    got = [e for chunk, _ in iter_event_chunks(io.BytesIO(doc), scan, block=cut) for e in json.loads(chunk)]
     assert got == [{"ph": "i", "name": "a", "ts": 1, "pid": 1, "tid": 1}]
     assert json.loads(bytes(scan.header)) == {"traceName": 'say "[hi]" {', "traceEvents": []}
+
+
+def _scan(doc: bytes, block: int, fast: bool) -> tuple:
+    from traceconv.readers.json_events import ScanResult, iter_event_chunks
+
+    def decode(text: bytes):
+        try:
+            events = json.loads(text)
+        except ValueError:
+            return None
+        return events if all(isinstance(e, dict) for e in events) else None
+
+    scan = ScanResult()
+    events, taken = [], 0
+    for chunk, decoded in iter_event_chunks(io.BytesIO(doc), scan, block=block, decode=decode if fast else None):
+        taken += decoded is not None
+        events += decoded if decoded is not None else json.loads(chunk)
+    return (events, bytes(scan.header), scan.truncated, scan.truncated_at, scan.events_seen), taken
+
+
+FAST_DOCS = {
+    # Kineto's layout: events separated by "},\n  {"
+    "kineto": json.dumps({"schemaVersion": 1, "traceEvents": [
+        {"ph": "X", "name": f"op{i}", "ts": i, "dur": 1, "pid": 1, "tid": 1, "args": {"s": "}" * (i % 7), "l": [{"a": i}] * (i % 3)}}
+        for i in range(300)], "traceName": "t"}, indent=2).encode(),
+    # compact, with the separator `},{` inside strings and nested lists of objects
+    "compact": json.dumps({"traceEvents": [
+        {"ph": "X", "name": "a},{b" * (i % 2), "ts": i, "dur": 1, "pid": 1, "tid": 1, "args": {"l": [{"x": 1}, {"y": "},{"}]}}
+        for i in range(300)]}, separators=(",", ":")).encode(),
+    "bare": json.dumps([{"ph": "i", "ts": i, "name": "n\\"} for i in range(300)], indent=1).encode(),
+}
+
+
+@pytest.mark.parametrize("doc", sorted(FAST_DOCS))
+@pytest.mark.parametrize("block", [13, 200, 1000])
+def test_fast_path_finds_the_events_the_scanner_finds(doc, block):
+    """Cutting blocks at the known text between events (and letting a successful decode prove
+    the cut) gives the events, header and truncation point of a byte-by-byte scan, also when the
+    separator appears inside strings or nested lists, and for truncated files."""
+    text = FAST_DOCS[doc]
+    for cut in (len(text), len(text) * 2 // 3, len(text) - 3):
+        careful, _ = _scan(text[:cut], 1 << 20, fast=False)
+        fast, taken = _scan(text[:cut], block, fast=True)
+        assert fast == careful
+        if block == 1000 and doc != "compact":
+            assert taken >= 3  # the fast path was taken for most blocks
 
 
 @pytest.mark.parametrize("block", [5, 80, 1 << 20])
@@ -237,5 +283,43 @@ def test_trace_events_key_found_across_blocks_and_blanks(block):
 
     doc = b'{"x": [[1], [2]], "traceEvents"' + b" " * 100 + b":" + b"\n" * 200 + b'[{"a": 1}]}'
     scan = ScanResult()
-    assert [e for chunk in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)] == [{"a": 1}]
+    assert [e for chunk, _ in iter_event_chunks(io.BytesIO(doc), scan, block=block) for e in json.loads(chunk)] == [{"a": 1}]
     assert scan.found_events and not scan.bare_array
+
+
+def test_block_columns_equal_the_event_by_event_path(monkeypatch):
+    """Blocks of X/i events go in as columns (`add_slices`); blocks holding B/E/C events one by
+    one. Both must give the same trace, also for every odd form of a time, name, category, pid
+    and correlation (forced here by treating every phase as ordered)."""
+    from traceconv.readers import kineto
+
+    odd = [
+        '{"ph": "X", "name": "k", "cat": "kernel", "ts": 1000.125, "dur": 2.5, "pid": 0, "tid": 7, "args": {"correlation": 9}}',
+        '{"ph": "X", "name": 5, "cat": 3, "ts": "12.5", "dur": "1", "pid": "p", "tid": 1.5}',
+        '{"ph": "X", "name": "n", "cat": "cuda_runtime", "ts": 1e3, "dur": -4, "pid": 1, "tid": 1, "args": {"correlation": 9223372036854775808}}',
+        '{"ph": "X", "name": "n", "cat": "cuda_runtime", "ts": 7, "dur": 1.0000001, "pid": 1, "tid": 1, "args": {"correlation": 1.5}}',
+        '{"ph": "X", "name": null, "cat": "kernel", "ts": 123456789012345678.9, "dur": 1, "pid": 1, "tid": 1, "args": [1]}',
+        '{"ph": "X", "name": "bad", "ts": "x", "dur": 1, "pid": 1, "tid": 1}',
+        '{"ph": "X", "name": "no ts", "dur": 1, "pid": 1, "tid": 1}',
+        '{"ph": "X", "name": "no dur", "ts": 3.000, "pid": 2, "tid": 2, "args": {"correlation": 4, "x": {"correlation": 5}}}',
+        '{"ph": "i", "name": "i", "ts": 5.001, "dur": "junk", "pid": 1, "tid": 1, "s": "t"}',
+        '{"ph": "I", "name": true, "cat": "gpu_memcpy", "ts": -5.250, "pid": 0, "tid": 8, "args": {}}',
+        '{"ph": "X", "name": "big", "ts": 1000000000000000.000, "dur": 999999999999999.999, "pid": 0, "tid": 7, "args": {"correlation": -3}}',
+        '{"ph": "s", "cat": "ac2g", "id": 9, "ts": 1000.125, "pid": 1, "tid": 1}',
+        '{"ph": "M", "name": "thread_name", "pid": 0, "tid": 7, "args": {"name": "stream 7"}}',
+    ]
+    body = ",\n  ".join(odd[i % len(odd)] for i in range(400))
+    doc = ('{"traceEvents": [\n  ' + body + '\n], "baseTimeNanoseconds": 1000}').encode()
+
+    def read():
+        t = kineto.read_kineto(io.BytesIO(doc), name="odd.trace.json")
+        return t.slices, t.tracks, t.stats, t.warnings, t.flows
+
+    columns = read()
+    monkeypatch.setattr(kineto, "ORDERED_PHASES", frozenset(["X", "i", "I", "B", "E", "C"]))
+    one_by_one = read()
+    skipped = (4, 5, 6, 11, 12)  # ts beyond 2^62 ns, not a number, missing; not slices
+    assert columns[0].num_rows == sum(1 for i in range(400) if i % len(odd) not in skipped)
+    assert columns[2]["kineto_number_as_string"] > 0 and columns[2]["kineto_correlation_out_of_range"] > 0
+    for a, b in zip(columns, one_by_one):
+        assert a == b

@@ -11,7 +11,8 @@ compact JSON, for ``{"traceEvents": [...]}`` and for a bare ``[...]``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from collections.abc import Callable, Iterator, Sized
+from typing import BinaryIO
 
 import numpy as np
 
@@ -36,11 +37,21 @@ class ScanResult:
     found_events: bool = False
 
 
-def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) -> Iterator[bytes]:
-    """Yield ``b"[" + events + b"]"`` JSON arrays of whole events, block by block.
+def iter_event_chunks(
+    stream: BinaryIO, result: ScanResult, block: int = BLOCK, decode: Callable[[bytes], Sized | None] | None = None
+) -> Iterator[tuple[bytes, Sized | None]]:
+    """Yield ``(b"[" + events + b"]", decoded)`` for JSON arrays of whole events, block by block.
 
-    The caller decodes each yielded array; `result.header` holds the rest of the document
-    (with an empty events array) once the stream is exhausted.
+    `decoded` is what `decode` returned for the array when the fast path below was taken, else
+    None and the caller decodes it. `result.header` holds the rest of the document (with an
+    empty events array) once the stream is exhausted.
+
+    Fast path: once a block has been scanned, the text between two events is known (Kineto:
+    ``},\\n  {``). A block that starts at an event is cut at the last such separator and handed
+    to `decode` (which returns None when the text is not a valid array of objects). A success
+    proves the cut: from a known state, a valid sequence of whole objects ends between events.
+    A failure (a separator inside a string, a damaged event, the end of the array) rescans the
+    block byte by byte.
     """
     in_string = False
     odd_backslashes = False  # the previous block ended inside an odd run of backslashes
@@ -48,18 +59,40 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
     event_depth = -1  # objects at this depth are events: 2 for {"traceEvents": [..]}, 1 for [..]
     phase = "header"  # → "events" → "tail"
     key_window = b""  # the last bytes before the current block, blanks removed
-    carry = b""  # an unfinished event, rescanned with the next block
+    carry = b""  # an unfinished event, carried into the next block
+    unscanned = False  # carry starts at an event but its bytes were taken by the fast path, not scanned
+    separator = b""  # `}` + the text between two events + `{`, once seen
+    fast_misses = 0
     offset = 0
     header = result.header
     while True:
         chunk = stream.read(max(block, len(carry)))  # (an event longer than a block: read geometrically more)
-        if not chunk:
+        if not chunk and not unscanned:
             break
         data = carry + chunk
-        start = len(carry)
         offset += len(chunk)
+        if separator and carry and phase == "events" and chunk:
+            last = data.rfind(separator)
+            if last > 0:
+                events = b"[" + data[: last + 1] + b"]"
+                decoded = decode(events)
+                if decoded is not None:
+                    result.events_seen += len(decoded)
+                    yield events, decoded
+                    carry = data[last + len(separator) - 1 :]
+                    unscanned = True
+                    continue
+                fast_misses += 1
+                if fast_misses > 8:  # not worth trying: damaged or unusual text
+                    separator = b""
+        if unscanned:  # scan from the carried event's start, whose state is known
+            start, ev_start = 0, -1
+            depth, in_string, odd_backslashes = event_depth, False, False
+            unscanned = False
+        else:
+            start, ev_start = len(carry), (0 if carry else -1)
         arr = np.frombuffer(data, dtype=np.uint8)
-        pos = np.flatnonzero(np.frombuffer(chunk.translate(_INTERESTING_TABLE), dtype=np.bool_)) + start  # (translate: ~3x a numpy lookup)
+        pos = np.flatnonzero(np.frombuffer(data[start:].translate(_INTERESTING_TABLE), dtype=np.bool_)) + start  # (translate: ~3x a numpy lookup)
         chars = arr[pos]
         qmask = chars == _QUOTE
         # a quote is escaped when an odd run of backslashes precedes it (rare: checked in Python,
@@ -96,7 +129,6 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
         depth_after = depth + np.cumsum(delta)
         depth_before = depth_after - delta
         cut = start if phase != "events" or not carry else 0
-        ev_start = 0 if carry else -1
         first_event = 0  # structural index where this block's events part begins
         if phase == "header":
             first_event = len(spos)
@@ -127,10 +159,15 @@ def iter_event_chunks(stream: BinaryIO, result: ScanResult, block: int = BLOCK) 
             d0, d1 = d0[:lim], d1[:lim]
             starts = sp[:lim][(d0 == event_depth) & (d1 == event_depth + 1)]
             ends = sp[:lim][(d0 == event_depth + 1) & (d1 == event_depth)]
+            if decode is not None and not separator and fast_misses <= 8 and len(ends):
+                later = starts[starts > ends[0]]
+                if len(later):  # learn the text between two events
+                    s = int(later[0])
+                    separator = b"}" + data[int(ends[ends < s][-1]) + 1 : s] + b"{"
             if len(ends):
                 begin = ev_start if ev_start >= 0 else int(starts[0])
                 result.events_seen += len(ends)
-                yield b"[" + data[begin : int(ends[-1]) + 1] + b"]"
+                yield b"[" + data[begin : int(ends[-1]) + 1] + b"]", None
             pending = (ev_start >= 0) + len(starts) - len(ends)
             ev_start = (int(starts[-1]) if len(starts) else ev_start) if pending > 0 else -1
             if len(close):

@@ -18,7 +18,9 @@ import re
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Union
+from itertools import compress
+from operator import attrgetter
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -28,40 +30,26 @@ from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
 from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
 from traceconv.readers.json_salvage import JSON_ERRORS, is_utf8
+from traceconv.readers.kineto_events import (  # noqa: F401  (us_to_ns, MAX_NS: part of this module's API)
+    CORRELATED,
+    GPU_CATEGORIES,
+    LAUNCH_CATEGORIES,
+    MAX_NS,
+    ORDERED_PHASES,
+    SLICE_PHASES,
+    Event,
+    TrackTable,
+    _decode_corr,
+    add_slices,
+    decode_events,
+    time_ns,
+    us_to_ns,
+)
 from traceconv.readers.source import open_source
 
-GPU_CATEGORIES = frozenset(["kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "Kernel", "Memcpy", "Memset"])
-CORRELATED = frozenset(["cuda_runtime", "cuda_driver", "kernel", "gpu_memcpy", "gpu_memset", "Runtime", "Kernel", "Memcpy", "Memset"])
-LAUNCH_CATEGORIES = frozenset(["cuda_runtime", "cuda_driver", "Runtime"])
-
-
-Scalar = Union[str, int, float, bool, None]  # hashable: these become dict keys
-
-
-class Event(msgspec.Struct):
-    ph: str = ""
-    name: Scalar = ""
-    cat: Scalar = ""
-    pid: Scalar = 0
-    tid: Scalar = 0
-    ts: msgspec.Raw = msgspec.Raw()  # empty when absent
-    dur: msgspec.Raw = msgspec.Raw()
-    id: Scalar = None
-    bp: Any = None
-    s: Any = None
-    args: msgspec.Raw = msgspec.Raw()
-
-
-class _Corr(msgspec.Struct):
-    correlation: Union[int, None] = None
-
-
-_decode_events = msgspec.json.Decoder(list[Event]).decode
-_decode_corr = msgspec.json.Decoder(_Corr).decode
 _decode_any = msgspec.json.Decoder().decode
 _decode_event = msgspec.json.Decoder(Event).decode
 _encode_exact = msgspec.json.Encoder(decimal_format="number").encode
-MAX_NS = 1 << 62  # |ts|, |dur| beyond ~146 years are not times: the event is skipped
 
 # SGLang file names: [prefix-]{profile_id}-TP-{tp}[-DP-{dp}][-PP-{pp}][-EP-{ep}][-STAGE].trace.json.gz
 _RANK_TOKEN = re.compile(r"(?:^|[-_.])(TP|DP|PP|EP)-(\d+)", re.IGNORECASE)
@@ -109,72 +97,6 @@ def ranks_from_name(path: str, rank_from: str | None = None) -> RankInfo:
     return RankInfo(Ranks(found.get("PP"), found.get("DP"), found.get("TP"), found.get("EP")), stage, extra=extra)
 
 
-def us_to_ns(raw: bytes) -> int:
-    """Exact ns from a JSON number of µs (``4457696249763.410`` → 4457696249763410).
-
-    Raises ValueError for anything that is not a number of plausible size (|ns| < 2^62)."""
-    i = raw.find(b".")
-    if i > 0 and len(raw) - i == 4 and raw[0] != 45 and raw[i + 1 :].isdigit():  # Kineto's form, fast (JSON numbers: digits)
-        ns = int(raw[:i]) * 1000 + int(raw[i + 1 :])
-        if ns < MAX_NS:
-            return ns
-    ns = _us_to_ns(raw)
-    if not -MAX_NS < ns < MAX_NS:
-        raise ValueError(f"implausible time {raw[:40]!r}")
-    return ns
-
-
-def _us_to_ns(raw: bytes) -> int:
-    if raw[:1] == b"-":
-        return -_us_to_ns(raw[1:])
-    i = raw.find(b".")
-    if i < 0:
-        if b"e" in raw or b"E" in raw:
-            return _decimal_ns(raw)
-        return int(raw) * 1000
-    frac = raw[i + 1 :]
-    if len(frac) <= 3 and frac.isdigit():
-        return int(raw[:i] or b"0") * 1000 + int(frac + b"00"[: 3 - len(frac)] if len(frac) < 3 else frac)
-    return _decimal_ns(raw)
-
-
-def _decimal_ns(raw: bytes) -> int:
-    try:
-        d = Decimal(raw.decode("ascii"))
-    except (ArithmeticError, UnicodeDecodeError):
-        raise ValueError(f"not a number: {raw[:40]!r}") from None
-    if not d.is_finite() or abs(d) >= MAX_NS:  # also keeps 1e999999 from becoming a huge int
-        raise ValueError(f"implausible time {raw[:40]!r}")
-    return int((d * 1000).to_integral_value())
-
-
-def time_ns(raw: bytes, stats) -> int:
-    """`us_to_ns`, also accepting numbers written as JSON strings (``"ts": "12.5"``, counted)."""
-    try:
-        return us_to_ns(raw)
-    except ValueError:
-        if raw[:1] == b'"' and raw[-1:] == b'"' and len(raw) > 2:
-            ns = us_to_ns(raw[1:-1].strip())
-            stats["kineto_number_as_string"] += 1
-            return ns
-        raise
-
-
-class _TrackTable:
-    """(pid, tid) of one file → track ids, created on first use."""
-
-    def __init__(self) -> None:
-        self.ids: dict[tuple, int] = {}
-        self.gpu: set[tuple] = set()
-
-    def get(self, pid, tid) -> int:
-        key = (pid, tid)
-        t = self.ids.get(key)
-        if t is None:
-            t = self.ids[key] = len(self.ids)
-        return t
-
-
 def read_kineto(src, *, rank_from: str | None = None, name: str | None = None) -> Trace:
     """Read one Kineto / Chrome JSON trace (path or binary stream) into a `Trace`."""
     source = open_source(src, name)
@@ -195,7 +117,7 @@ def _read(source, rank_from: str | None) -> Trace:
     b = TraceBuilder()
     b.args_json = bytearray()
     scan = ScanResult()
-    tracks = _TrackTable()
+    tracks = TrackTable()
     # per-slice file-local columns filled here, mapped to tracks at the end
     raw_track: list[int] = []
     meta_events: list[Event] = []
@@ -211,13 +133,17 @@ def _read(source, rank_from: str | None) -> Trace:
     track_get = tracks.get
     gpu = tracks.gpu
     try:
-        for chunk in iter_event_chunks(source.stream, scan):
-            try:
-                if not is_utf8(chunk):  # (Raw fields are not checked by msgspec)
-                    raise UnicodeDecodeError("utf-8", b"", 0, 0, "invalid UTF-8")
-                events = _decode_events(chunk)
-            except JSON_ERRORS:
-                events = _decode_leniently(chunk, stats)
+        for chunk, events in iter_event_chunks(source.stream, scan, decode=_decode_whole):
+            if events is None:
+                events = _decode_whole(chunk)
+                if events is None:
+                    events = _decode_leniently(chunk, stats)
+            phases = set(map(_ph_of, events))
+            if phases.isdisjoint(ORDERED_PHASES) and not phases.isdisjoint(SLICE_PHASES):
+                # no B/E/C: the slices of the block go in as columns, the rest one by one below
+                is_slice = [e.ph in SLICE_PHASES for e in events]
+                bad += add_slices(b, tracks, raw_track, list(compress(events, is_slice)), stats)
+                events = list(compress(events, [not s for s in is_slice]))
             for e in events:
                 ph = e.ph
                 if ph == "X" or ph == "i" or ph == "I" or ph == "B":
@@ -338,6 +264,19 @@ def _read(source, rank_from: str | None) -> Trace:
     if correlation_flow_starts:
         b.metadata["ac2g_flow_events"] = correlation_flow_starts
     return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
+
+
+_ph_of = attrgetter("ph")
+
+
+def _decode_whole(chunk: bytes) -> list[Event] | None:
+    """The events of a ``[...]`` array of whole events; None if it is not valid JSON of that shape."""
+    try:
+        if not is_utf8(chunk):  # (Raw fields are not checked by msgspec)
+            return None
+        return decode_events(chunk)
+    except JSON_ERRORS:
+        return None
 
 
 def _ph_key(ph: str) -> str:
@@ -487,7 +426,7 @@ def _header(scan: ScanResult, name: str, b: TraceBuilder) -> dict:
     return {"baseTimeNanoseconds": int(m.group(1))} if m else {}
 
 
-def _finish(b: TraceBuilder, header: dict, tracks: _TrackTable, raw_track, meta_events, flow_events, counters, name: str, rank_from) -> Trace:
+def _finish(b: TraceBuilder, header: dict, tracks: TrackTable, raw_track, meta_events, flow_events, counters, name: str, rank_from) -> Trace:
     n = len(b.ts)
     base = header.get("baseTimeNanoseconds")
     if base is not None and not (isinstance(base, int) and not isinstance(base, bool) and 0 <= base < MAX_NS):
@@ -583,7 +522,7 @@ def _array(code: str, values: np.ndarray):
     return a
 
 
-def _flows_from_correlation(b: TraceBuilder, tracks: _TrackTable, track_map, flow_events, name: str) -> None:
+def _flows_from_correlation(b: TraceBuilder, tracks: TrackTable, track_map, flow_events, name: str) -> None:
     """A flow from each launch (runtime/driver call) to every GPU op with its correlation id."""
     n = len(b.ts)
     if not n:
@@ -614,7 +553,7 @@ def _flows_from_correlation(b: TraceBuilder, tracks: _TrackTable, track_map, flo
 CORRELATION_FLOWS = frozenset(["ac2g", "async"])  # launch → GPU op: rebuilt from correlation ids
 
 
-def _bind_flow_events(b: TraceBuilder, tracks: _TrackTable, ts: np.ndarray, raw_track: np.ndarray, flow_events) -> None:
+def _bind_flow_events(b: TraceBuilder, tracks: TrackTable, ts: np.ndarray, raw_track: np.ndarray, flow_events) -> None:
     """Other flows (``fwdbwd``, user flows): bind each s/t/f event to a slice like trace
     processor does — s/t and f with ``bp: e`` to the deepest slice enclosing it on its thread,
     other f to the next slice that begins there — and chain the events of one id."""
