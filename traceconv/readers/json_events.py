@@ -74,7 +74,7 @@ def iter_event_chunks(
         if separator and carry and phase == "events" and chunk:
             last = data.rfind(separator)
             if last > 0:
-                events = b"[" + data[: last + 1] + b"]"
+                events = b"".join((b"[", memoryview(data)[: last + 1], b"]"))
                 decoded = decode(events)
                 if decoded is not None:
                     result.events_seen += len(decoded)

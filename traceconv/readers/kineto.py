@@ -19,7 +19,7 @@ import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import compress
-from operator import attrgetter
+from operator import attrgetter, not_
 from typing import Any
 
 import msgspec
@@ -138,12 +138,17 @@ def _read(source, rank_from: str | None) -> Trace:
                 events = _decode_whole(chunk)
                 if events is None:
                     events = _decode_leniently(chunk, stats)
-            phases = set(map(_ph_of, events))
+            phs = list(map(_ph_of, events))
+            phases = set(phs)
             if phases.isdisjoint(ORDERED_PHASES) and not phases.isdisjoint(SLICE_PHASES):
                 # no B/E/C: the slices of the block go in as columns, the rest one by one below
-                is_slice = [e.ph in SLICE_PHASES for e in events]
-                bad += add_slices(b, tracks, raw_track, list(compress(events, is_slice)), stats)
-                events = list(compress(events, [not s for s in is_slice]))
+                is_slice = list(map(SLICE_PHASES.__contains__, phs))
+                bad += add_slices(b, tracks, raw_track, list(compress(events, is_slice)), list(compress(phs, is_slice)), stats)
+                rest = list(map(not_, is_slice))
+                events, phs = list(compress(events, rest)), list(compress(phs, rest))
+            if not phases.isdisjoint(_FLOW_PHASES):
+                events, starts = _without_correlation_flows(events, phs)
+                correlation_flow_starts += starts
             for e in events:
                 ph = e.ph
                 if ph == "X" or ph == "i" or ph == "I" or ph == "B":
@@ -266,7 +271,21 @@ def _read(source, rank_from: str | None) -> Trace:
     return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
 
 
-_ph_of = attrgetter("ph")
+_ph_of, _cat_of, _ts_of = attrgetter("ph"), attrgetter("cat"), attrgetter("ts")
+_FLOW_PHASES = frozenset(["s", "t", "f"])
+
+
+def _without_correlation_flows(events: list[Event], phs: list[str]) -> tuple[list[Event], int]:
+    """`events` less the launch → GPU op flow events (ac2g: rebuilt from correlation ids, only
+    counted), and how many of those were flow starts."""
+    n = len(events)
+    drop = np.fromiter(map(_FLOW_PHASES.__contains__, phs), bool, n)
+    drop &= np.fromiter(map(CORRELATION_FLOWS.__contains__, map(_cat_of, events)), bool, n)
+    drop &= np.fromiter(map(len, map(_ts_of, events)), np.int64, n) > 0  # (no ts: counted as bad below)
+    if not drop.any():
+        return events, 0
+    starts = int((drop & np.fromiter(map("s".__eq__, phs), bool, n)).sum())
+    return list(compress(events, (~drop).tolist())), starts
 
 
 def _decode_whole(chunk: bytes) -> list[Event] | None:

@@ -27,7 +27,7 @@ LAUNCH_CATEGORIES = frozenset(["cuda_runtime", "cuda_driver", "Runtime"])
 Scalar = Union[str, int, float, bool, None]  # hashable: these become dict keys
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, gc=False):  # (decoded JSON holds no cycles: not tracked, faster)
     ph: str = ""
     name: Scalar = ""
     cat: Scalar = ""
@@ -41,7 +41,7 @@ class Event(msgspec.Struct):
     args: msgspec.Raw = msgspec.Raw()
 
 
-class Correlation(msgspec.Struct):
+class Correlation(msgspec.Struct, gc=False):
     correlation: Union[int, None] = None
 
 
@@ -124,9 +124,10 @@ _DOT, _ZERO = ord("."), ord("0")
 _INT64 = 1 << 63
 
 
-def us_column(raws: list) -> tuple[np.ndarray, np.ndarray]:
-    """ns (int64) for each raw JSON number of µs, and where that was done here: only numbers of
-    Kineto's form (digits, a dot, 3 decimals; ≤ 18 digits) are; the rest is left to `time_ns`."""
+def us_column(raws: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ns (int64) for each raw JSON number of µs, where that was done here, and the raw lengths.
+    Only numbers of Kineto's form (digits, a dot, 3 decimals; ≤ 18 digits) are parsed here; the
+    rest is left to `time_ns`."""
     n = len(raws)
     lens = np.fromiter(map(len, raws), np.int64, n)
     ends = np.cumsum(lens)
@@ -147,17 +148,17 @@ def us_column(raws: list) -> tuple[np.ndarray, np.ndarray]:
 
         digits = pa.StringArray.from_buffers(len(widths), pa.py_buffer(offsets), pa.py_buffer(text[keep].tobytes()))
         ns[ok] = pc.cast(digits, pa.int64()).to_numpy()
-    return ns, ok
+    return ns, ok, lens
 
 
-def add_slices(b: TraceBuilder, tracks: TrackTable, raw_track: list[int], events: list[Event], stats) -> int:
-    """Append X / i / I `events` (a block holding no B, E or C events, whose order against
-    these would matter) as slices; returns how many were skipped for want of a usable ts."""
-    is_x = np.fromiter((e.ph == "X" for e in events), bool, len(events))
-    ts, ts_ok = us_column([e.ts for e in events])
-    dur_raw = [e.dur for e in events]
-    dur, dur_ok = us_column(dur_raw)
-    dur_empty = np.fromiter(map(len, dur_raw), np.int64, len(events)) == 0
+def add_slices(b: TraceBuilder, tracks: TrackTable, raw_track: list[int], events: list[Event], phs: list[str], stats) -> int:
+    """Append X / i / I `events` (phases `phs`; from a block holding no B, E or C events, whose
+    order against these would matter) as slices; returns how many were skipped for want of a
+    usable ts."""
+    is_x = np.fromiter(map("X".__eq__, phs), bool, len(events))
+    ts, ts_ok, _ = us_column([e.ts for e in events])
+    dur, dur_ok, dur_lens = us_column([e.dur for e in events])
+    dur_empty = dur_lens == 0
     dur[dur_empty] = 0
     dur[~is_x] = INSTANT
     slow = ~ts_ok | (is_x & ~dur_ok & ~dur_empty)
@@ -226,7 +227,7 @@ def _codes(pool: StringPool, values: list) -> list[int]:
     return codes
 
 
-def _correlations(args: list, stats) -> list[int]:
+def _correlations(args: list, stats) -> np.ndarray | list[int]:
     """``args.correlation`` of each raw args object, -1 where missing or not an int64."""
     try:
         found = [c.correlation for c in _decode_corrs(b"[" + b",".join(args) + b"]")]
@@ -237,6 +238,11 @@ def _correlations(args: list, stats) -> list[int]:
                 found.append(_decode_corr(raw).correlation)
             except JSON_ERRORS:
                 found.append(None)
+    if None not in found:
+        try:
+            return np.array(found, np.int64)
+        except OverflowError:
+            pass
     out = []
     for c in found:
         if c is None:
