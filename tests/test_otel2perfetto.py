@@ -268,3 +268,25 @@ def test_stdin_and_refusing_to_overwrite_an_input(tmp_path, capsys, monkeypatch)
 def test_version_and_help():
     assert main(["--version"]) == 0
     assert main(["otel2perfetto", "--help"]) == 0
+
+
+def test_conversions_do_not_load_pandas_but_analyzers_still_can(tmp_path):
+    """pyarrow would import pandas (~50 MB) at its first array; the CLI lets that look fail
+    for the conversions, and pandas still works afterwards for whoever needs it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "x.pftrace"
+    code = (
+        "import sys\n"
+        "from traceconv.cli import main\n"
+        f"assert main(['-q', 'otel2perfetto', {str(FIX / 'sglang_pp2dp2tp2.jsonl')!r}, '-o', {str(out)!r}]) == 0\n"
+        "assert 'pandas' not in sys.modules, 'a conversion imported pandas'\n"
+        "import pyarrow as pa\n"
+        "df = pa.table({'a': [1, 2]}).to_pandas()\n"
+        "import pandas as pd\n"
+        "assert pa.types.is_dictionary(pa.array(pd.Series(['x', 'y'], dtype='category')).type)\n"
+        "assert list(df['a']) == [1, 2]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    assert out.stat().st_size > 0

@@ -29,8 +29,8 @@ from traceconv.model.trace import INSTANT
 @dataclass(frozen=True)
 class Layout:
     lane: np.ndarray  # int32 per slice
-    begin_seq: np.ndarray  # int64 per slice (instants: their only event)
-    end_seq: np.ndarray  # int64 per slice (-1 for instants)
+    begin_seq: np.ndarray  # int32 (int64 beyond 2^29 slices) per slice (instants: their only event)
+    end_seq: np.ndarray  # the same per slice (-1 for instants)
     lanes_per_track: np.ndarray  # int32 per track: how many lanes it needs (>= 1)
     not_nested: int  # slices whose same-track parent could not hold them
 
@@ -38,8 +38,9 @@ class Layout:
 def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarray, n_tracks: int) -> Layout:
     n = ts.shape[0]
     lane = np.zeros(n, dtype=np.int32)
-    begin_seq = np.zeros(n, dtype=np.int64)
-    end_seq = np.full(n, -1, dtype=np.int64)
+    seq_type = np.int32 if n < (1 << 29) else np.int64  # (sequence numbers < 4n)
+    begin_seq = np.zeros(n, dtype=seq_type)
+    end_seq = np.full(n, -1, dtype=seq_type)
     lanes_per_track = np.ones(n_tracks, dtype=np.int32)
     stats: Counter = Counter()
     if n == 0:
@@ -53,14 +54,18 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
     same_track_parent[has_parent] = track[parent[has_parent]] == track[has_parent]
 
     spans = np.flatnonzero(~is_instant)
+    if n < (1 << 31):
+        spans = spans.astype(np.int32)
     # order: track, start asc, end desc, ancestors before descendants, input order (lexsort
     # is stable)
     neg_end = end[spans]
     np.negative(neg_end, out=neg_end)
-    order = spans[np.lexsort((_depth(parent)[spans], neg_end, ts[spans], track[spans]))]
-    del neg_end, spans
-    track_sorted = track[order]
-    bounds = np.flatnonzero(np.diff(track_sorted)) + 1
+    keys = (neg_end, ts[spans], track[spans])
+    if has_parent.any():
+        keys = (_depth(parent)[spans],) + keys
+    order = spans[np.lexsort(keys)]
+    del keys, neg_end, spans
+    bounds = np.flatnonzero(np.diff(track[order])) + 1
     groups = np.split(order, bounds) if len(order) else []  # (instants only: no groups)
 
     seq = 0
@@ -83,10 +88,11 @@ def layout(ts: np.ndarray, dur: np.ndarray, track: np.ndarray, parent: np.ndarra
         lane[inst] = np.where(on_parent, lane[np.maximum(p, 0)], 0)
         # right after the parent's begin: strictly between it and anything later on that lane
         begin_seq[inst] = np.where(on_parent, begin_seq[np.maximum(p, 0)], -1)
-    # instants get odd sequence numbers so they sort just after their parent's begin
-    begin_seq = begin_seq * 2
+    # instants get odd sequence numbers so they sort just after their parent's begin (in place:
+    # these are the largest arrays here)
+    begin_seq *= 2
     begin_seq[inst] += 1
-    end_seq = np.where(end_seq >= 0, end_seq * 2, -1)
+    np.multiply(end_seq, 2, out=end_seq, where=end_seq >= 0)
     return Layout(lane, begin_seq, end_seq, lanes_per_track, stats["not_nested"])
 
 
@@ -112,12 +118,12 @@ def _fast_nesting(ts: np.ndarray, end: np.ndarray, g: np.ndarray, seq0: int) -> 
     """
     m = g.shape[0]
     idx = np.int32 if 2 * m < (1 << 31) else np.int64
-    rank = np.arange(m, dtype=np.int64)
+    rank = np.arange(m, dtype=idx)
     ev_ts = np.empty(2 * m, np.int64)
     np.take(ts, g, out=ev_ts[:m])
     np.take(end, g, out=ev_ts[m:])
     zero = ev_ts[m:] == ev_ts[:m]
-    ev_sub = np.empty(2 * m, np.int64)
+    ev_sub = np.empty(2 * m, idx)
     np.multiply(rank, 2, out=ev_sub[:m])
     np.negative(rank, out=ev_sub[m:])
     ev_sub[m:][zero] = ev_sub[:m][zero] + 1
@@ -149,8 +155,8 @@ def _fast_nesting(ts: np.ndarray, end: np.ndarray, g: np.ndarray, seq0: int) -> 
     if not (isb[ends - 1] & (lv[ends - 1] == lv[ends]) & (sid[ends - 1] == sid[ends])).all():
         return False, rank, rank
     del isb, sid, ends, lv
-    pos = np.empty(2 * m, dtype=np.int64)
-    pos[order] = np.arange(seq0, seq0 + 2 * m, dtype=np.int64)
+    pos = np.empty(2 * m, dtype=np.int64 if seq0 + 2 * m >= (1 << 31) else np.int32)
+    pos[order] = np.arange(seq0, seq0 + 2 * m, dtype=pos.dtype)
     return True, pos[:m], pos[m:]
 
 

@@ -146,8 +146,10 @@ class Trace:
 
     def column(self, table: str, name: str) -> np.ndarray:
         """A column as numpy (dictionary columns give their int32 codes; in merged traces,
-        missing OTel/Kineto-only values read as 0, or -1 for row references)."""
-        col = getattr(self, table).column(name).combine_chunks()
+        missing OTel/Kineto-only values read as 0, or -1 for row references). A column of one
+        chunk without nulls is the table's own memory (read-only), not a copy."""
+        chunked = getattr(self, table).column(name)
+        col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         if pa.types.is_dictionary(col.type):
             col = col.indices
         if col.null_count and pa.types.is_integer(col.type):

@@ -169,7 +169,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             tails += [tail(np.where(is_head, sref, -1)) for tail in annotate]
             if blobs:
                 heads = pa.array(sref, mask=~is_head)
-                tails += [pc.take(b, heads) for b in blobs]
+                tails += [pc.take(b, heads).cast(pa.large_binary()) for b in blobs]
         tail_len = sum((_value_lengths(t) for t in tails), np.zeros(m, np.int64))
         te_len = sum(p.length for p in te) + tail_len
         ts_piece = pw.varint(time.astype(np.uint64))
@@ -187,7 +187,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
         head_data, head_off = pw.pack_dense(head + te)
         if not tails:
             return pa.py_buffer(head_data)
-        packets = pc.binary_join_element_wise(_binary(head_data, head_off), *tails, _EMPTY, null_handling="skip")
+        packets = pc.binary_join_element_wise(_binary(head_data, head_off), *tails, pa.scalar(b"", pa.large_binary()), null_handling="skip")
         return packets.buffers()[2].slice(0, int(head_off[-1] + tail_len.sum()))
 
     for data in _map_chunks(encode, range(0, len(order), CHUNK), workers):
@@ -211,7 +211,10 @@ def _event_order(ts: np.ndarray, dur: np.ndarray, spans: np.ndarray, ctr_ts: np.
     ev_ts = np.concatenate([ts, ends, ctr_ts])
     del ends
     lowest = int(ev_ts.min()) if len(ev_ts) else 0
-    ev_seq = np.concatenate([lay.begin_seq, lay.end_seq[spans], np.zeros(len(ctr_ts), np.int64)])
+    seq_type = np.int32 if len(lay.begin_seq) < (1 << 29) else np.int64  # (sequence numbers < 4 x slices)
+    ev_seq = np.zeros(len(ev_ts), seq_type)
+    ev_seq[: len(ts)] = lay.begin_seq
+    np.take(lay.end_seq, spans, out=ev_seq[len(ts) : len(ts) + len(spans)])
     order = np.lexsort((ev_seq, ev_ts))
     del ev_seq, ev_ts
     if len(order) < (1 << 31):
@@ -351,7 +354,10 @@ def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_
 
 
 def _binary(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
-    """numpy bytes + int64 offsets as an Arrow ``large_binary`` array (no copy)."""
+    """numpy bytes + offsets as an Arrow array, no copy: ``binary`` for int32 offsets, else
+    ``large_binary``."""
+    if offsets.dtype == np.int32:
+        return pa.BinaryArray.from_buffers(pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
@@ -360,7 +366,6 @@ def _value_lengths(arr: pa.Array) -> np.ndarray:
     return pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-_EMPTY = pa.scalar(b"", pa.large_binary())
 
 
 def _wrap_annotation(body: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -552,21 +557,29 @@ def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[pa.Array]:
     if not trace.flows.num_rows:
         return []
     n = trace.num_slices
-    fid = trace.column("flows", "flow_id")
+    fid = trace.column("flows", "flow_id").astype("<u8", copy=False)
     src = trace.column("flows", "src")
     dst = trace.column("flows", "dst")
-    src_first = (ts[src] < ts[dst]) | ((ts[src] == ts[dst]) & (lay.begin_seq[src] <= lay.begin_seq[dst]))
+    t_src, t_dst = ts[src], ts[dst]
+    src_first = t_src < t_dst
+    tie = np.flatnonzero(t_src == t_dst)
+    del t_src, t_dst
+    src_first[tie] = lay.begin_seq[src[tie]] <= lay.begin_seq[dst[tie]]
+    del tie
     result = []
-    for owner, field_no in ((np.where(src_first, src, dst), TE_FLOW_IDS), (np.where(src_first, dst, src), TE_TERMINATING_FLOW_IDS)):
+    for first, field_no in ((True, TE_FLOW_IDS), (False, TE_TERMINATING_FLOW_IDS)):
+        owner = np.where(src_first, src, dst) if first else np.where(src_first, dst, src)
         # each entry is the field's tag and 8 bytes of id, grouped by slice (stable)
         tag = np.frombuffer(pw.tag(field_no, 1), np.uint8)
         width = len(tag) + 8
         entries = np.empty((len(owner), width), np.uint8)
         entries[:, : len(tag)] = tag
-        entries[:, len(tag) :] = fid[np.argsort(owner, kind="stable")].astype("<u8").view(np.uint8).reshape(-1, 8)
-        offsets = np.zeros(n + 1, np.int64)
+        entries[:, len(tag) :] = fid[np.argsort(owner, kind="stable")].view(np.uint8).reshape(-1, 8)
+        offsets = np.zeros(n + 1, np.int32 if len(owner) * width < (1 << 31) else np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
-        result.append(_binary(entries.reshape(-1), offsets * width))
+        offsets *= width
+        del owner
+        result.append(_binary(entries.reshape(-1), offsets))
     return result
 
 
