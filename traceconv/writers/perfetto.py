@@ -533,18 +533,20 @@ def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray
     as in the source file."""
     if "args_json" not in trace.slices.column_names or not trace.num_slices:
         return [], np.zeros(0, np.int32)
-    chunks, lengths = [], []
+    chunks = []
+    json_len = np.zeros(trace.num_slices, np.int32)
     begin = 0
     for chunk in trace.slices.column("args_json").chunks:
         if not pa.types.is_large_binary(chunk.type):
             chunk = chunk.cast(pa.large_binary())
-        length = _value_lengths(chunk)
-        length = np.where(length > 2, length, 0)  # skip "{}"
-        lengths.append(length.astype(np.int32) if not len(length) or length.max() < (1 << 31) else length)
+        for lo in range(0, len(chunk), 1 << 16):  # (in pieces: no temporaries the size of the trace)
+            length = _value_lengths(chunk.slice(lo, 1 << 16))
+            if json_len.dtype == np.int32 and length.max() >= (1 << 31):
+                json_len = json_len.astype(np.int64)
+            json_len[begin + lo : begin + lo + len(length)] = np.where(length > 2, length, 0)  # skip "{}"
         if len(chunk):
             chunks.append((chunk, begin))
         begin += len(chunk)
-    json_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
     return (chunks if json_len.any() else []), json_len
 
 
