@@ -2,7 +2,9 @@
 
 * The events array is cut into blocks of whole events (`json_events`) and each block decoded
   with typed msgspec structs; ``args`` stay raw JSON bytes (kept verbatim in ``args_json``),
-  only ``correlation`` is lifted into a column.
+  only ``correlation`` is lifted into a column. A block's X/i events become columns in a few
+  C-level passes (`kineto_events.add_slices`); B/E/C events, whose order matters, and
+  everything unusual go one by one.
 * Time: ``ts``/``dur`` are µs with up to 3 decimals, parsed as text into exact int ns; with
   ``baseTimeNanoseconds`` (torch ≥ 2.4) they are relative to it, older traces carry absolute
   epoch µs; traces with neither are kept relative and flagged.
