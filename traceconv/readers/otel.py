@@ -206,24 +206,28 @@ class SpanCollector:
         self.threads: list[tuple] = []
         self.thread_info: list[dict[str, Any]] = []
         thread_of = np.full(n, -1, dtype=np.int64)
-        keys = [k for k in THREAD_KEYS if k in b.arg_keys.codes]
-        if keys and n:
-            owner = _copy(b.a_owner, np.int64)
-            key = _copy(b.a_key, np.int32)
-            kind = _copy(b.a_kind, np.int8)
-            ival = _copy(b.a_int, np.int64)
-            sval = _copy(b.a_str, np.int32)
+        codes = {k: b.arg_keys.codes[k] for k in THREAD_KEYS if k in b.arg_keys.codes}
+        if codes and n:
+            # only the args with a thread key, of spans (not events): a few per thread span
+            hit = np.flatnonzero(np.isin(_view_take(b.a_key, np.int32), list(codes.values())))
+            owner = _view_take(b.a_owner, np.int64, hit)
+            hit, owner = hit[owner < n], owner[owner < n]
+            key = _view_take(b.a_key, np.int32, hit)
+            kind = _view_take(b.a_kind, np.int8, hit)
+            ival = _view_take(b.a_int, np.int64, hit)
+            sval = _view_take(b.a_str, np.int32, hit)
+            spans = np.unique(owner)  # the spans holding any of them, in row order
+            at = np.searchsorted(spans, owner)
             cols = {}
             for k in THREAD_KEYS:
-                m = np.full(n, _MISSING, np.int64)
-                code = b.arg_keys.codes.get(k)
-                if code is not None:
-                    sel = np.flatnonzero((key == code) & (owner < n))
+                m = np.full(len(spans), _MISSING, np.int64)
+                if k in codes:
+                    sel = np.flatnonzero(key == codes[k])
                     # strings as -(code + 2) so they never collide with ints; ints as themselves
-                    m[owner[sel]] = np.where(kind[sel] == ArgKind.STRING, -(sval[sel].astype(np.int64) + 2), ival[sel])
+                    m[at[sel]] = np.where(kind[sel] == ArgKind.STRING, -(sval[sel].astype(np.int64) + 2), ival[sel])
                 cols[k] = m
             has = lambda k: cols[k] != _MISSING  # noqa: E731
-            res = _copy(self.resource, np.int32).astype(np.int64)
+            res = _view_take(self.resource, np.int32, spans).astype(np.int64)
             sglang = has("pid") & (has("thread_label") | has("host_id"))
             generic = ~sglang & (has("thread.id") | has("thread.name"))
             ident = np.stack(
@@ -235,13 +239,13 @@ class SpanCollector:
                 ],
                 axis=1,
             )
-            rows = np.flatnonzero(sglang | generic)
+            rows = np.flatnonzero(sglang | generic)  # (indices into `spans`)
             if len(rows):
                 uniq, first, inverse = np.unique(ident[rows], axis=0, return_index=True, return_inverse=True)
                 order = np.argsort(first)  # threads numbered in order of first appearance
                 rank_of = np.empty(len(order), np.int64)
                 rank_of[order] = np.arange(len(order))
-                thread_of[rows] = rank_of[inverse.ravel()]
+                thread_of[spans[rows]] = rank_of[inverse.ravel()]
                 strings = b.arg_strings.values
                 for u in order.tolist():
                     r = int(rows[first[u]])
@@ -479,6 +483,15 @@ def _break_cycles(parent: np.ndarray) -> np.ndarray:
             parent[min(members)] = -1
             cut[min(members)] = True
     return cut
+
+
+def _view_take(a: array, dtype, rows: np.ndarray | None = None) -> np.ndarray:
+    """``a[rows]`` (or all of `a`) as numpy: a copy; the view it is taken from is gone when this
+    returns (a view kept would pin `a` and block later appends)."""
+    if not len(a):
+        return np.zeros(0, dtype)
+    view = np.frombuffer(a, dtype=dtype)
+    return view[rows] if rows is not None else view.copy()
 
 
 def _copy(a: array, dtype) -> np.ndarray:
