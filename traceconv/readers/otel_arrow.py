@@ -90,14 +90,15 @@ class _Fallback(Exception):
 def read_jsonl_arrow(path: str, col: SpanCollector) -> int | None:
     """Read a whole JSONL dump into `col`; None (and `col` untouched) if the fast path can't."""
     opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False)
+    staged = _Staged(col)
     try:
         reader = pj.open_json(path, read_options=pj.ReadOptions(block_size=BLOCK, use_threads=True), parse_options=opts)
-        staged = _Staged(col)
         for batch in reader:
             staged.add(batch)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, _Fallback, OverflowError, ValueError):
+        staged.rollback()
         return None
-    return staged.commit()
+    return staged.n
 
 
 def _offsets_lengths(list_array: pa.Array) -> np.ndarray:
@@ -169,14 +170,25 @@ def _filled(arr: pa.Array, value) -> pa.Array:
 
 
 class _Staged:
-    """Batches converted to numpy, committed to the collector only when all succeeded."""
+    """Batches converted to numpy and appended to the collector's columns, which `rollback`
+    cuts back to where they were (string pools and resources keep what was added)."""
 
     def __init__(self, col: SpanCollector) -> None:
         self.col = col
-        self.parts: list[dict[str, Any]] = []
         self.n = 0
         self.n_events = 0
         self.n_links = 0
+        self.columns = _columns(col)
+        self.lengths = [len(a) for a in self.columns]
+        self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
+
+    def rollback(self) -> None:
+        for a, n in zip(self.columns, self.lengths):
+            del a[n:]
+        col = self.col
+        for d, first in ((col.status_message, self.row0), (col.l_attrs, self.link0)):
+            for k in [k for k in d if k >= first]:
+                del d[k]
 
     def add(self, batch: pa.RecordBatch) -> None:
         col = self.col
@@ -227,44 +239,48 @@ class _Staged:
         p["l_attrs"] = {}
         for k in np.flatnonzero(l_attr_len).tolist():
             p["l_attrs"][self.n_links + k] = _pairs(links.field("attributes")[k].as_py())
-        self.parts.append(p)
+        self._append(p)
         self.n += m
         self.n_events += len(evs)
         self.n_links += len(links)
 
-    def commit(self) -> int:
+    def _append(self, p: dict[str, Any]) -> None:
         col = self.col
         b = col.b
-        row0 = len(b.ts)
-        ev0 = len(col.ev_ts)
-        link0 = len(col.l_row)
-        for p in self.parts:
-            col.trace_hi.frombytes(p["trace_hi"].tobytes())
-            col.trace_lo.frombytes(p["trace_lo"].tobytes())
-            col.span_id.frombytes(p["span_id"].tobytes())
-            col.parent_span_id.frombytes(p["parent_span_id"].tobytes())
-            col.kind.frombytes(p["kind"].tobytes())
-            col.status.frombytes(p["status"].tobytes())
-            col.status_message.update({row0 + r: v for r, v in p["status_message"].items()})
-            b.ts.frombytes(p["start"].tobytes())
-            col.end.frombytes(p["end"].tobytes())
-            b.name.frombytes(p["name"].astype(np.int32).tobytes())
-            b.cat.frombytes(p["cat"].astype(np.int32).tobytes())
-            b.correlation.frombytes(np.full(p["m"], -1, np.int64).tobytes())
-            col.resource.frombytes(p["resource"].astype(np.int32).tobytes())
-            for args in [p["args"]] + p["extra_args"]:
-                _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
-            col.ev_span.frombytes((p["ev_span"] + row0).tobytes())
-            col.ev_ts.frombytes(p["ev_ts"].tobytes())
-            col.ev_name.frombytes(p["ev_name"].astype(np.int32).tobytes())
-            e = col.ev_args
-            _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
-            col.l_row.frombytes((p["l_row"] + row0).tobytes())
-            col.l_hi.frombytes(p["l_hi"].tobytes())
-            col.l_lo.frombytes(p["l_lo"].tobytes())
-            col.l_sid.frombytes(p["l_sid"].tobytes())
-            col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
-        return self.n
+        row0, ev0, link0 = self.row0, self.ev0, self.link0  # (p's rows count from this reader's first)
+        col.trace_hi.frombytes(p["trace_hi"].tobytes())
+        col.trace_lo.frombytes(p["trace_lo"].tobytes())
+        col.span_id.frombytes(p["span_id"].tobytes())
+        col.parent_span_id.frombytes(p["parent_span_id"].tobytes())
+        col.kind.frombytes(p["kind"].tobytes())
+        col.status.frombytes(p["status"].tobytes())
+        col.status_message.update({row0 + r: v for r, v in p["status_message"].items()})
+        b.ts.frombytes(p["start"].tobytes())
+        col.end.frombytes(p["end"].tobytes())
+        b.name.frombytes(p["name"].astype(np.int32).tobytes())
+        b.cat.frombytes(p["cat"].astype(np.int32).tobytes())
+        b.correlation.frombytes(np.full(p["m"], -1, np.int64).tobytes())
+        col.resource.frombytes(p["resource"].astype(np.int32).tobytes())
+        for args in [p["args"]] + p["extra_args"]:
+            _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
+        col.ev_span.frombytes((p["ev_span"] + row0).tobytes())
+        col.ev_ts.frombytes(p["ev_ts"].tobytes())
+        col.ev_name.frombytes(p["ev_name"].astype(np.int32).tobytes())
+        e = col.ev_args
+        _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
+        col.l_row.frombytes((p["l_row"] + row0).tobytes())
+        col.l_hi.frombytes(p["l_hi"].tobytes())
+        col.l_lo.frombytes(p["l_lo"].tobytes())
+        col.l_sid.frombytes(p["l_sid"].tobytes())
+        col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
+
+
+def _columns(col: SpanCollector) -> list:
+    """Every array column `_Staged` appends to."""
+    b, e = col.b, col.ev_args
+    return [col.trace_hi, col.trace_lo, col.span_id, col.parent_span_id, col.kind, col.status, b.ts, col.end, b.name, b.cat,
+            b.correlation, col.resource, b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, col.ev_span, col.ev_ts,
+            col.ev_name, e.owner, e.key, e.kind, e.int, e.dbl, e.str, col.l_row, col.l_hi, col.l_lo, col.l_sid]
 
 
 def _append_args(owner, key, kind, int_, dbl, str_, a: dict[str, np.ndarray], shift: int) -> None:

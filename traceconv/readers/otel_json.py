@@ -275,6 +275,11 @@ class JsonSpanWalker:
                 a_int(0)
                 a_dbl(value)
                 a_str(-1)
+            elif isinstance(value, str):  # bytesValue: its base64 text, as the other readers keep it
+                a_kind(ArgKind.STRING)
+                a_int(0)
+                a_dbl(0.0)
+                a_str(str_code(value))
             else:
                 a_kind(ArgKind.JSON)
                 a_int(0)
