@@ -307,6 +307,8 @@ def test_block_columns_equal_the_event_by_event_path(monkeypatch):
         '{"ph": "X", "name": "big", "ts": 1000000000000000.000, "dur": 999999999999999.999, "pid": 0, "tid": 7, "args": {"correlation": -3}}',
         '{"ph": "s", "cat": "ac2g", "id": 9, "ts": 1000.125, "pid": 1, "tid": 1}',
         '{"ph": "M", "name": "thread_name", "pid": 0, "tid": 7, "args": {"name": "stream 7"}}',
+        '{"ph": "X", "name": "other writers", "cat": "cpu_op", "ts": 12.5, "dur": 0.25, "pid": 1, "tid": 2}',
+        '{"ph": "X", "name": "other writers", "cat": "cpu_op", "ts": 999999999999999, "dur": 1.5e-3, "pid": 1, "tid": 2}',
     ]
     body = ",\n  ".join(odd[i % len(odd)] for i in range(400))
     doc = ('{"traceEvents": [\n  ' + body + '\n], "baseTimeNanoseconds": 1000}').encode()

@@ -121,33 +121,46 @@ class TrackTable:
 SLICE_PHASES = frozenset(["X", "i", "I"])
 ORDERED_PHASES = frozenset(["B", "E", "C"])  # events whose order against the slices matters
 _DOT, _ZERO = ord("."), ord("0")
+_SCALE = np.array([1000, 100, 10, 1], np.int64)  # ns per unit of the last digit, by decimals
 _INT64 = 1 << 63
 
 
 def us_column(raws: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ns (int64) for each raw JSON number of µs, where that was done here, and the raw lengths.
-    Only numbers of Kineto's form (digits, a dot, 3 decimals; ≤ 18 digits) are parsed here; the
-    rest is left to `time_ns`."""
+    Plain numbers are parsed here: digits with up to 3 decimals (Kineto writes 3, other Chrome
+    trace writers 0-3), below 10^18 ns; the rest (signs, exponents, strings, more decimals) is
+    left to `time_ns`."""
     n = len(raws)
     lens = np.fromiter(map(len, raws), np.int64, n)
     ends = np.cumsum(lens)
     text = np.frombuffer(b"".join(raws), np.uint8)
     digit = (text - _ZERO) < 10  # (uint8 wraps: one compare)
-    nondigits = np.concatenate(([0], np.cumsum(~digit)))
-    ok = (lens >= 5) & (lens <= 19) & (nondigits[ends] - nondigits[ends - lens] == 1)
-    ok &= text[np.where(ok, ends - 4, 0)] == _DOT if len(text) else ok
+    before = np.concatenate(([0], np.cumsum(~digit)))  # non-digits before each byte
+    starts = ends - lens
+    count = before[ends] - before[starts]  # non-digits per number
+    # decimals: 3 where the one non-digit sits 4 from the end (Kineto: checked first, cheaply)
+    one = count == 1
+    decimals = np.where(one & (lens >= 5) & (text[np.maximum(ends - 4, 0)] == _DOT if len(text) else False), 3, 0)
+    other = np.flatnonzero(one & (decimals == 0))
+    dot_ok = one & (decimals == 3)
+    if len(other):  # the position of their non-digit: where the running count steps
+        at = np.searchsorted(before, before[starts[other]] + 1) - 1
+        good = (text[at] == _DOT) & (at > starts[other])
+        decimals[other] = np.where(good, ends[other] - 1 - at, 0)
+        dot_ok[other] = good
+    width = lens - count  # digits
+    ok = (lens > 0) & ((count == 0) | (dot_ok & (decimals >= 1) & (decimals <= 3))) & (width + 3 - decimals <= 18)
     ns = np.zeros(n, np.int64)
     if ok.any():
-        # the digits of the good numbers (dot dropped), parsed as integers by Arrow
+        # the digits of the good numbers (dot dropped), parsed as integers by Arrow, then scaled
         keep = np.repeat(ok, lens) & digit
-        widths = lens[ok] - 1
-        offsets = np.zeros(len(widths) + 1, np.int32)
-        np.cumsum(widths, out=offsets[1:])
+        offsets = np.zeros(int(ok.sum()) + 1, np.int32)
+        np.cumsum(width[ok], out=offsets[1:])
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        digits = pa.StringArray.from_buffers(len(widths), pa.py_buffer(offsets), pa.py_buffer(text[keep].tobytes()))
-        ns[ok] = pc.cast(digits, pa.int64()).to_numpy()
+        digits = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(text[keep].tobytes()))
+        ns[ok] = pc.cast(digits, pa.int64()).to_numpy() * _SCALE[decimals[ok]]
     return ns, ok, lens
 
 
