@@ -32,7 +32,7 @@ from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
 from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
 from traceconv.readers.json_salvage import JSON_ERRORS, is_utf8
-from traceconv.readers.kineto_events import (  # noqa: F401  (us_to_ns, MAX_NS: part of this module's API)
+from traceconv.readers.kineto_events import (
     CORRELATED,
     GPU_CATEGORIES,
     LAUNCH_CATEGORIES,
@@ -41,7 +41,7 @@ from traceconv.readers.kineto_events import (  # noqa: F401  (us_to_ns, MAX_NS: 
     SLICE_PHASES,
     Event,
     TrackTable,
-    _decode_corr,
+    decode_correlation,
     add_slices,
     decode_events,
     time_ns,
@@ -189,7 +189,7 @@ def _read(source, rank_from: str | None) -> Trace:
                         args_blob += raw
                         if cat in CORRELATED:
                             try:
-                                c = _decode_corr(raw).correlation
+                                c = decode_correlation(raw).correlation
                                 if c is not None and -(1 << 63) <= c < (1 << 63):
                                     corr = c
                                 elif c is not None:  # beyond int64: no flow for it (args keep it)

@@ -1,10 +1,10 @@
 """Kineto / Chrome trace events: the typed event, exact µs → ns, and one block of events → columns.
 
 `add_slices` turns the complete (X) and instant (i/I) events of a block into slice columns with
-a few C-level passes instead of Python per event: times are parsed as text, vectorised, in
-Kineto's ``digits.ddd`` form (anything else, one by one with `time_ns`), names, categories and
-tracks are interned through their dicts with `map`, args are joined as one blob and
-``correlation`` ids decoded in one call.
+a few C-level passes instead of Python per event: times are parsed as text, vectorised, when
+they are plain numbers with up to 3 decimals (Kineto's ``digits.ddd``; anything else one by one
+with `time_ns`), names, categories and tracks are interned through their dicts with `map`, args
+are joined as one blob and ``correlation`` ids decoded in one call.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Correlation(msgspec.Struct, gc=False):
 
 
 decode_events = msgspec.json.Decoder(list[Event]).decode
-_decode_corr = msgspec.json.Decoder(Correlation).decode
+decode_correlation = msgspec.json.Decoder(Correlation).decode
 _decode_corrs = msgspec.json.Decoder(list[Correlation]).decode
 
 MAX_NS = 1 << 62  # |ts|, |dur| beyond ~146 years are not times: the event is skipped
@@ -226,7 +226,7 @@ def add_slices(b: TraceBuilder, tracks: TrackTable, raw_track: list[int], events
         rows = np.flatnonzero(wanted)
         corr[rows] = _correlations(list(compress(args, wanted.tolist())), stats)
     b.correlation.frombytes(corr.tobytes())
-    return len(is_x) - n if keep is None else int((~keep).sum())
+    return 0 if keep is None else int((~keep).sum())
 
 
 def _codes(pool: StringPool, values: list) -> list[int]:
@@ -248,7 +248,7 @@ def _correlations(args: list, stats) -> np.ndarray | list[int]:
         found = []
         for raw in args:
             try:
-                found.append(_decode_corr(raw).correlation)
+                found.append(decode_correlation(raw).correlation)
             except JSON_ERRORS:
                 found.append(None)
     if None not in found:

@@ -366,8 +366,6 @@ def _value_lengths(arr: pa.Array) -> np.ndarray:
     return pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
-
-
 def _wrap_annotation(body: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return pw.concat(pw.length_delimited(TE_DEBUG, body))
 
