@@ -3,8 +3,9 @@
 The file is parsed in blocks by `pyarrow.json` against the exact OTLP/JSON trace schema and
 every field becomes numpy columns without touching spans one by one in Python. The schema is
 strict: an unknown field, a number where OTLP writes a string, a truncated or damaged line —
-anything unusual — makes `read_jsonl_arrow` return ``False`` before it changed anything, and
-the caller falls back to the line-by-line msgspec reader, which salvages and reports damage.
+anything unusual — makes `read_jsonl_arrow` cut the collector's columns back to where they were
+and return None, and the caller falls back to the line-by-line msgspec reader, which salvages
+and reports damage. Batches are appended as they come (no staged copy of the whole file).
 """
 
 from __future__ import annotations
@@ -88,17 +89,17 @@ class _Fallback(Exception):
 
 
 def read_jsonl_arrow(path: str, col: SpanCollector) -> int | None:
-    """Read a whole JSONL dump into `col`; None (and `col` untouched) if the fast path can't."""
+    """Read a whole JSONL dump into `col`; None (its columns as they were) if the fast path can't."""
     opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error", newlines_in_values=False)
-    staged = _Staged(col)
+    appender = _Appender(col)
     try:
         reader = pj.open_json(path, read_options=pj.ReadOptions(block_size=BLOCK, use_threads=True), parse_options=opts)
         for batch in reader:
-            staged.add(batch)
+            appender.add(batch)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, _Fallback, OverflowError, ValueError):
-        staged.rollback()
+        appender.rollback()
         return None
-    return staged.n
+    return appender.n
 
 
 def _offsets_lengths(list_array: pa.Array) -> np.ndarray:
@@ -169,7 +170,7 @@ def _filled(arr: pa.Array, value) -> pa.Array:
     return arr.fill_null(value) if arr.null_count else arr
 
 
-class _Staged:
+class _Appender:
     """Batches converted to numpy and appended to the collector's columns, which `rollback`
     cuts back to where they were (string pools and resources keep what was added)."""
 
@@ -276,7 +277,7 @@ class _Staged:
 
 
 def _columns(col: SpanCollector) -> list:
-    """Every array column `_Staged` appends to."""
+    """Every array column `_Appender` appends to."""
     b, e = col.b, col.ev_args
     return [col.trace_hi, col.trace_lo, col.span_id, col.parent_span_id, col.kind, col.status, b.ts, col.end, b.name, b.cat,
             b.correlation, col.resource, b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, col.ev_span, col.ev_ts,
