@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -325,3 +326,75 @@ def test_block_columns_equal_the_event_by_event_path(monkeypatch):
     assert columns[2]["kineto_number_as_string"] > 0 and columns[2]["kineto_correlation_out_of_range"] > 0
     for a, b in zip(columns, one_by_one):
         assert a == b
+
+
+def _split_events(n: int) -> list[dict]:
+    """Kineto-shaped events: ops, launches and kernels with correlation, ac2g flows, counters,
+    instants, and B/E pairs that straddle the middle of the file."""
+    events = [{"ph": "M", "name": "process_name", "pid": 1, "tid": 0, "args": {"name": "python"}}]
+    events.append({"ph": "B", "name": "long span", "cat": "user_annotation", "ts": 0.5, "pid": 1, "tid": 1})
+    for i in range(n):
+        t = 10 + 10 * i
+        events += [
+            {"ph": "X", "cat": "cpu_op", "name": f"aten::op{i % 7}", "pid": 1, "tid": 1 + i % 3, "ts": t, "dur": 5.25, "args": {"External id": i}},
+            {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, "ts": t + 1, "dur": 1.5, "args": {"correlation": i}},
+            {"ph": "X", "cat": "kernel", "name": f"k{i % 5}", "pid": 0, "tid": 7 + i % 2, "ts": t + 2.125, "dur": 3, "args": {"correlation": i, "stream": 7}},
+            {"ph": "s", "cat": "ac2g", "id": i, "pid": 1, "tid": 1, "ts": t + 1, "name": "ac2g", "bp": "e"},
+            {"ph": "f", "cat": "ac2g", "id": i, "pid": 0, "tid": 7, "ts": t + 2.125, "name": "ac2g", "bp": "e"},
+        ]
+        if i % 50 == 0:
+            events.append({"ph": "C", "name": "mem", "pid": 1, "tid": 1, "ts": t, "args": {"bytes": i}})
+            events.append({"ph": "i", "name": f"mark{i}", "pid": 1, "tid": 2 + i % 2, "ts": t + 0.5, "s": "t"})
+        if i > 3 * n // 4:  # threads and names first seen after the middle
+            events.append({"ph": "X", "cat": "late_cat", "name": f"late{i % 2}", "pid": 1, "tid": 30 + i % 2, "ts": t, "dur": 1})
+        if i == n // 3:
+            events.append({"ph": "B", "name": "middle span", "cat": "user_annotation", "ts": t, "pid": 1, "tid": 9})
+        if i == 2 * n // 3:
+            events += [{"ph": "E", "pid": 1, "tid": 9, "ts": t}, {"ph": "E", "pid": 1, "tid": 1, "ts": t}, {"ph": "E", "pid": 5, "tid": 5, "ts": t}]
+    events.append({"ph": "M", "name": "thread_name", "pid": 0, "tid": 7, "args": {"name": "stream 7"}})
+    return events
+
+
+def _as_tables(t) -> tuple:
+    return (t.slices.to_pylist(), t.tracks.to_pylist(), t.flows.to_pylist(), t.counters.to_pylist(), t.processes.to_pylist(),
+            dict(t.stats), t.warnings, t.metadata)
+
+
+@pytest.mark.parametrize("case", ["whole", "truncated", "guess inside an event", "damaged after the middle", "worker fails"])
+def test_a_big_file_read_by_two_processes_equals_one(tmp_path, monkeypatch, case):
+    """Past SPLIT_MIN, an uncompressed file is read by this process up to an event boundary
+    near the middle and by a forked one from there; the trace equals a one-process read, and
+    a guessed boundary that is not one (or a failed worker) falls back to one process."""
+    from traceconv.readers import kineto
+
+    events = _split_events(1200)
+    if case == "guess inside an event":  # an event spanning the middle, holding `},\n  {` text
+        events.insert(len(events) // 2, {"ph": "X", "name": "big", "cat": "cpu_op", "pid": 1, "tid": 1, "ts": 1, "dur": 1,
+                                         "args": {"l": [{"a": i} for i in range(20000)]}})
+    text = json.dumps({"schemaVersion": 1, "baseTimeNanoseconds": 1700000000000000000, "traceEvents": events,
+                       "traceName": "x"}, indent=2).encode()
+    if case == "truncated":
+        text = text[: len(text) * 4 // 5]
+    if case == "damaged after the middle":
+        i = text.index(b'"aten::op3"', len(text) * 3 // 4)
+        text = text[:i] + b'"aten::op\xff3"' + text[i + len(b'"aten::op3"'):]
+    path = tmp_path / "big-TP-0.trace.json"
+    path.write_bytes(text)
+    merged = []
+    real_merge = kineto._merge
+    monkeypatch.setattr(kineto, "_merge", lambda *a: (merged.append(1), real_merge(*a)))
+    if case == "worker fails":
+        monkeypatch.setattr(kineto, "_send_rest", lambda *a: os._exit(3))
+
+    monkeypatch.setattr(kineto, "SPLIT_MIN", 1 << 40)
+    one = _as_tables(kineto.read_kineto(str(path)))
+    assert not merged
+    monkeypatch.setattr(kineto, "SPLIT_MIN", 1)
+    two = _as_tables(kineto.read_kineto(str(path)))
+    assert two == one
+    assert bool(merged) == (case in ("whole", "truncated", "damaged after the middle"))
+    assert len(one[0]) > 2500
+    if case == "truncated":
+        assert one[5]["kineto_truncated_events_lost"] == 1
+    if case == "whole":
+        assert one[5]["chrome_unmatched_end"] == 1 and "chrome_unclosed_begin" not in one[5]

@@ -14,7 +14,7 @@ import os
 import pickle
 import signal
 import sys
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
 
 from traceconv.errors import TraceconvError
 
@@ -24,6 +24,15 @@ R = TypeVar("R")
 
 class WorkerDied(TraceconvError):
     """A worker process ended before sending its result."""
+
+
+_IN_WORKER = False  # set in the processes `imap_forked` starts
+
+
+def in_worker() -> bool:
+    """Whether this is one of `imap_forked`'s workers (which should not fork again: the cores
+    are already taken)."""
+    return _IN_WORKER
 
 
 def can_fork() -> bool:
@@ -72,6 +81,8 @@ def imap_forked(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
 
 
 def _run_worker(fn: Callable, items: list, fd: int) -> None:
+    global _IN_WORKER
+    _IN_WORKER = True
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -98,3 +109,37 @@ def _receive(f, pid: int) -> tuple[bool, object]:
     if len(head) < 8 or len(blob) < int.from_bytes(head, "little"):
         raise WorkerDied(f"a worker process (pid {pid}) died before sending its result (killed? out of memory?)")
     return pickle.loads(blob)
+
+
+def fork_writer(fn: Callable[[BinaryIO], None]) -> tuple[int, BinaryIO] | None:
+    """Run ``fn(out)`` in a forked process that writes its result to the pipe `out`, while
+    this one goes on; returns (pid, the pipe's read end), None where there is no fork. The
+    child ends when `fn` returns or raises (a short read tells the reader); `reap` ends it."""
+    if not can_fork():
+        return None
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            with os.fdopen(write_fd, "wb") as out:
+                fn(out)
+        except BaseException:  # noqa: BLE001 - the parent sees the pipe end early
+            pass
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    return pid, os.fdopen(read_fd, "rb")
+
+
+def reap(pid: int, f: BinaryIO) -> None:
+    """Close the pipe of a `fork_writer` child and wait for it (killing it if still busy)."""
+    f.close()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)

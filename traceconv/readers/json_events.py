@@ -38,7 +38,11 @@ class ScanResult:
 
 
 def iter_event_chunks(
-    stream: BinaryIO, result: ScanResult, block: int = BLOCK, decode: Callable[[bytes], Sized | None] | None = None
+    stream: BinaryIO,
+    result: ScanResult,
+    block: int = BLOCK,
+    decode: Callable[[bytes], Sized | None] | None = None,
+    continuation: bool = False,
 ) -> Iterator[tuple[bytes, Sized | None]]:
     """Yield ``(b"[" + events + b"]", decoded)`` for JSON arrays of whole events, block by block.
 
@@ -52,6 +56,9 @@ def iter_event_chunks(
     proves the cut: from a known state, a valid sequence of whole objects ends between events.
     A failure (a separator inside a string, a damaged event, the end of the array) rescans the
     block byte by byte.
+
+    `continuation`: the stream starts at an event inside the events array (the second part of
+    a file split between processes); `result.header` then collects what follows the array.
     """
     in_string = False
     odd_backslashes = False  # the previous block ended inside an odd run of backslashes
@@ -65,6 +72,9 @@ def iter_event_chunks(
     fast_misses = 0
     offset = 0
     header = result.header
+    if continuation:
+        phase, event_depth, depth = "events", 2, 2
+        result.found_events = True
     while True:
         chunk = stream.read(max(block, len(carry)))  # (an event longer than a block: read geometrically more)
         if not chunk and not unscanned:

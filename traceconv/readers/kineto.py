@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +30,7 @@ import msgspec
 import numpy as np
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
+from traceconv.forked import can_fork, fork_writer, in_worker, reap
 from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
 from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
@@ -116,16 +119,65 @@ def _read(source, rank_from: str | None) -> Trace:
         raise UnsupportedFormatError("not a JSON trace (Chrome/Kineto traces are JSON objects or arrays)", source=source.name)
     if head[:1] == b"{" and (b'"resourceSpans"' in head or b'"batches"' in head):
         raise UnsupportedFormatError("this is an OTel span dump, not a PyTorch/Chrome trace: use `traceconv otel2perfetto`", source=source.name)
-    b = TraceBuilder()
-    b.args_json = bytearray()
-    scan = ScanResult()
-    tracks = TrackTable()
-    # per-slice file-local columns filled here, mapped to tracks at the end
-    raw_track: list[int] = []
-    meta_events: list[Event] = []
-    flow_events: list[tuple[str, Any, Any, Any, int, str]] = []
-    counters: list[tuple[int, str, int, bytes]] = []
-    open_b: dict[int, list[int]] = {}
+    part = _read_split(source) if _can_split(source) else None
+    if part is None:
+        part = _Part()
+        _read_events(source.stream, part, source.name)
+    b, scan, tracks, open_b = part.b, part.scan, part.tracks, part.open_b
+    stats, bad, ts_a, counters = b.stats, part.bad, b.ts, part.counters
+    for stack in open_b.values():
+        for row in stack:
+            stats["chrome_unclosed_begin"] += 1
+            b.dur[row] = 0
+    if bad:
+        stats["kineto_bad_events"] += bad
+        b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts (missing, not a number or implausible)")
+    _warn_counts(b, source.name)
+    if scan.truncated:
+        stats["kineto_truncated_events_lost"] += 1
+        b.warnings.append(
+            f"{source.name}: file ends inside the events (offset {scan.truncated_at}); converted the {scan.events_seen} complete "
+            "events, lost the unfinished one and anything after it"
+        )
+    for note in source.damage:
+        stats["compressed_stream_damaged"] += 1
+        b.warnings.append(f"{source.name}: {note}; kept what came before")
+    if not scan.found_events:
+        raise _no_events_error(scan, source.name)
+    if not len(ts_a) and not counters:
+        if stats["kineto_bad_events"]:
+            why = " (nested too deeply)" if stats["kineto_event_nested_too_deeply"] else ""
+            raise MalformedTraceError(f"no usable events: all {stats['kineto_bad_events']} were damaged{why}", source=source.name)
+        b.warnings.append(f"{source.name}: the trace holds no events")
+    header = _header(scan, source.name, b)
+    if part.correlation_flow_starts:
+        b.metadata["ac2g_flow_events"] = part.correlation_flow_starts
+    return _finish(b, header, tracks, part.raw_track, part.meta_events, part.flow_events, counters, source.name, rank_from)
+
+
+class _Part:
+    """What reading a file's events (or one part of them) collects, in file-local terms."""
+
+    def __init__(self) -> None:
+        self.b = TraceBuilder()
+        self.b.args_json = bytearray()
+        self.scan = ScanResult()
+        self.tracks = TrackTable()
+        self.raw_track: list[int] = []  # per slice, mapped to tracks at the end
+        self.meta_events: list[Event] = []
+        self.flow_events: list[tuple[str, Any, Any, Any, int, str]] = []
+        self.counters: list[tuple[int, str, int, bytes]] = []
+        self.open_b: dict[int, list[int]] = {}  # track → rows of B events not yet ended
+        self.loose_ends: list[tuple[tuple, int]] = []  # ((pid, tid), end) of E events whose B came before this part
+        self.correlation_flow_starts = 0
+        self.bad = 0
+
+
+def _read_events(stream, part: _Part, name: str, continuation: bool = False, salvage: bool = True) -> None:
+    """Read the events of `stream` into `part` (`continuation`: the stream starts at an event
+    inside the events array; `salvage`: keep what came before invalid JSON)."""
+    b, scan, tracks, raw_track = part.b, part.scan, part.tracks, part.raw_track
+    meta_events, flow_events, counters, open_b = part.meta_events, part.flow_events, part.counters, part.open_b
     correlation_flow_starts = 0
     bad = 0
     stats = b.stats
@@ -135,7 +187,7 @@ def _read(source, rank_from: str | None) -> Trace:
     track_get = tracks.get
     gpu = tracks.gpu
     try:
-        for chunk, events in iter_event_chunks(source.stream, scan, decode=_decode_whole):
+        for chunk, events in iter_event_chunks(stream, scan, decode=_decode_whole, continuation=continuation):
             if events is None:
                 events = _decode_whole(chunk)
                 if events is None:
@@ -209,7 +261,10 @@ def _read(source, rank_from: str | None) -> Trace:
                     t = track_get(e.pid, e.tid)
                     stack = open_b.get(t)
                     if not stack:
-                        stats["chrome_unmatched_end"] += 1
+                        if continuation:  # its B may be in the part before this one
+                            part.loose_ends.append(((e.pid, e.tid), end))
+                        else:
+                            stats["chrome_unmatched_end"] += 1
                         continue
                     row = stack.pop()
                     if end < ts_a[row]:
@@ -239,38 +294,161 @@ def _read(source, rank_from: str | None) -> Trace:
                 else:
                     stats[f"chrome_unsupported_ph_{_ph_key(ph)}"] += 1
     except MalformedTraceError:
-        if not len(ts_a):
+        if not len(ts_a) or not salvage:
             raise
         stats["kineto_bad_events"] += 1
-        b.warnings.append(f"{source.name}: stopped at invalid JSON; kept the {len(ts_a)} events before it")
-    for stack in open_b.values():
-        for row in stack:
-            stats["chrome_unclosed_begin"] += 1
-            b.dur[row] = 0
-    if bad:
-        stats["kineto_bad_events"] += bad
-        b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts (missing, not a number or implausible)")
-    _warn_counts(b, source.name)
-    if scan.truncated:
-        stats["kineto_truncated_events_lost"] += 1
-        b.warnings.append(
-            f"{source.name}: file ends inside the events (offset {scan.truncated_at}); converted the {scan.events_seen} complete "
-            "events, lost the unfinished one and anything after it"
-        )
-    for note in source.damage:
-        stats["compressed_stream_damaged"] += 1
-        b.warnings.append(f"{source.name}: {note}; kept what came before")
-    if not scan.found_events:
-        raise _no_events_error(scan, source.name)
-    if not len(ts_a) and not counters:
-        if stats["kineto_bad_events"]:
-            why = " (nested too deeply)" if stats["kineto_event_nested_too_deeply"] else ""
-            raise MalformedTraceError(f"no usable events: all {stats['kineto_bad_events']} were damaged{why}", source=source.name)
-        b.warnings.append(f"{source.name}: the trace holds no events")
-    header = _header(scan, source.name, b)
-    if correlation_flow_starts:
-        b.metadata["ac2g_flow_events"] = correlation_flow_starts
-    return _finish(b, header, tracks, raw_track, meta_events, flow_events, counters, source.name, rank_from)
+        b.warnings.append(f"{name}: stopped at invalid JSON; kept the {len(ts_a)} events before it")
+    part.correlation_flow_starts += correlation_flow_starts
+    part.bad += bad
+
+
+# -- one big uncompressed file read by two processes ----------------------------------------
+SPLIT_MIN = 64 << 20  # files at least this big (uncompressed, on disk) are split in two
+_BETWEEN_EVENTS = re.compile(rb"\}[ \t\r]*,[ \t\r]*\n[ \t]*\{")  # `},\n  {` as Kineto writes it
+
+
+def _can_split(source) -> bool:
+    if source.compression is not None or (os.cpu_count() or 1) < 2 or not can_fork() or in_worker():
+        return False
+    try:
+        st = os.fstat(source._raw.fileno())  # type: ignore[union-attr]
+        return stat.S_ISREG(st.st_mode) and st.st_size >= SPLIT_MIN and source.stream.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _read_split(source) -> _Part | None:
+    """The events read by two processes: this one from the start to an event boundary near
+    the middle, a forked one from there on; None (and `source.stream` back at its start)
+    when that cannot be done. The boundary is a guess (`_BETWEEN_EVENTS` after the middle)
+    proven by this process's scan ending exactly there, between events; the other part is
+    then merged as if one process had read on."""
+    fd = source._raw.fileno()
+    size = os.fstat(fd).st_size
+    m = _BETWEEN_EVENTS.search(os.pread(fd, 1 << 20, size // 2))
+    if m is None:
+        return None
+    cut = size // 2 + m.end() - 1  # the `{` of an event, if the guess is right
+    child = fork_writer(lambda out: _send_rest(out, fd, cut, source.name))
+    if child is None:
+        return None
+    pid, pipe = child
+    part: _Part | None = _Part()
+    try:
+        try:
+            _read_events(_Head(source.stream, cut), part, source.name, salvage=False)
+        except MalformedTraceError:
+            part = None
+        if part is not None and part.scan.found_events and part.scan.truncated and part.scan.truncated_at == cut:
+            if _receive_rest(pipe, part, cut):
+                return part
+    finally:
+        reap(pid, pipe)
+    source.stream.seek(0)
+    return None
+
+
+class _Head:
+    """The first `n` bytes of a stream."""
+
+    def __init__(self, stream, n: int) -> None:
+        self.stream, self.left = stream, n
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
+class _From:
+    """A file descriptor's bytes from `offset` on (pread: the descriptor's position is untouched)."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self.fd, self.offset = fd, offset
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            chunks = []
+            while chunk := self.read(1 << 24):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        data = os.pread(self.fd, size, self.offset)
+        self.offset += len(data)
+        return data
+
+
+def _send_rest(out, fd: int, cut: int, name: str) -> None:
+    """(In the forked process.) Read the events from `cut` on and send them: the part pickled,
+    then its args JSON as raw bytes."""
+    part = _Part()
+    _read_events(_From(fd, cut), part, name, continuation=True, salvage=False)
+    blob, part.b.args_json = part.b.args_json, None
+    head = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(len(head).to_bytes(8, "little"))
+    out.write(head)
+    out.write(len(blob).to_bytes(8, "little"))
+    out.write(blob)
+
+
+def _receive_rest(pipe, into: _Part, cut: int) -> bool:
+    """Merge the forked process's part into `into`; False (and `into` unchanged) if it did not
+    arrive whole."""
+    n = int.from_bytes(pipe.read(8).ljust(8, b"\xff"), "little")
+    head = pipe.read(n) if n < (1 << 40) else b""
+    if len(head) != n:
+        return False
+    rest: _Part = pickle.loads(head)
+    size = int.from_bytes(pipe.read(8).ljust(8, b"\xff"), "little")
+    args = into.b.args_json
+    base = len(args)
+    while len(args) - base < size:  # (in pieces, straight onto this part's args: no second copy)
+        piece = pipe.read(min(1 << 20, size - (len(args) - base)))
+        if not piece:
+            del args[base:]
+            return False
+        args += piece
+    _merge(into, rest, base, cut)
+    return True
+
+
+def _merge(into: _Part, rest: _Part, args_base: int, cut: int) -> None:
+    """Append `rest` (the events after `into`'s) to `into`, as one reader going on would have:
+    strings and tracks coded in first-seen order, E events closing B events from before."""
+    b, w = into.b, rest.b
+    row0 = len(b.ts)
+    names = np.array([b.names.code(v) for v in w.names.values] + [0], np.int32)
+    cats = np.array([b.categories.code(v) for v in w.categories.values] + [0], np.int32)
+    track_of = np.array([into.tracks.get(*key) for key in rest.tracks.ids] + [0], np.int64)
+    into.tracks.gpu |= rest.tracks.gpu
+    for mine, theirs in ((b.ts, w.ts), (b.dur, w.dur), (b.parent, w.parent), (b.correlation, w.correlation)):
+        mine.extend(theirs)
+    b.name.frombytes(names[np.frombuffer(w.name, np.int32)].tobytes() if len(w.name) else b"")
+    b.cat.frombytes(cats[np.frombuffer(w.cat, np.int32)].tobytes() if len(w.cat) else b"")
+    into.raw_track += track_of[np.asarray(rest.raw_track, np.int64)].tolist() if rest.raw_track else []
+    b.args_end.frombytes((np.frombuffer(w.args_end, np.int64) + args_base).tobytes() if len(w.args_end) else b"")
+    for key, end in rest.loose_ends:  # E events whose B came before the cut
+        stack = into.open_b.get(into.tracks.get(*key))
+        if not stack:
+            b.stats["chrome_unmatched_end"] += 1
+            continue
+        row = stack.pop()
+        if end < b.ts[row]:
+            b.stats["kineto_negative_duration"] += 1
+        b.dur[row] = max(0, end - b.ts[row])
+    for t, rows in rest.open_b.items():
+        into.open_b.setdefault(int(track_of[t]), []).extend(r + row0 for r in rows)
+    into.meta_events += rest.meta_events
+    into.flow_events += rest.flow_events
+    into.counters += [(int(track_of[t]), name, ts, args) for t, name, ts, args in rest.counters]
+    b.stats.update(w.stats)
+    b.warnings += w.warnings
+    into.correlation_flow_starts += rest.correlation_flow_starts
+    into.bad += rest.bad
+    scan, more = into.scan, rest.scan
+    scan.events_seen += more.events_seen
+    scan.header += more.header
+    scan.truncated = more.truncated
+    scan.truncated_at = cut + more.truncated_at
 
 
 _ph_of, _cat_of, _ts_of = attrgetter("ph"), attrgetter("cat"), attrgetter("ts")
