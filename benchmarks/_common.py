@@ -20,20 +20,38 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     """Run `traceconv ARGS` in a fresh process: (wall seconds, peak RSS MB of that process).
 
     The largest worker process's peak (forked encoders and readers share the parent's pages
-    until they touch them) is kept in `LAST_WORKER_RSS_MB`."""
-    global LAST_WORKER_RSS_MB
+    until they touch them) is kept in `LAST_WORKER_RSS_MB`, and the peak of the whole process
+    tree's memory, sampled every 20 ms as the sum of PSS (shared pages counted once), in
+    `LAST_TREE_PSS_MB`."""
+    global LAST_WORKER_RSS_MB, LAST_TREE_PSS_MB
+    import psutil
+
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree_peak = 0
+    try:
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree_peak = max(tree_peak, sum(q.memory_full_info().pss for q in [root, *root.children(recursive=True)]))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+    except psutil.Error:
+        pass
+    out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit(f"traceconv {' '.join(args)} failed:\n{proc.stderr}")
-    rss = [int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("MAXRSS_KB")]
-    workers = [int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("WORKER_MAXRSS_KB")]
+        raise SystemExit(f"traceconv {' '.join(args)} failed:\n{err}")
+    rss = [int(line.split()[1]) for line in err.splitlines() if line.startswith("MAXRSS_KB")]
+    workers = [int(line.split()[1]) for line in err.splitlines() if line.startswith("WORKER_MAXRSS_KB")]
     LAST_WORKER_RSS_MB = workers[-1] / 1024 if workers else float("nan")
+    LAST_TREE_PSS_MB = tree_peak / 2**20 if tree_peak else float("nan")
     return wall, rss[-1] / 1024 if rss else float("nan")
 
 
 LAST_WORKER_RSS_MB = float("nan")
+LAST_TREE_PSS_MB = float("nan")
 
 
 def timed(fn, *args):

@@ -63,6 +63,8 @@ def main() -> None:
 
     wall, rss = run_cli(["-q", "torch2perfetto", big, "-o", out])
     worker_rss = _common.LAST_WORKER_RSS_MB
+    tree_pss = _common.LAST_TREE_PSS_MB  # (one big file is read by two processes)
+    peak = max(rss, tree_pss)
     # once per process, not in the read (HTA's figure is load time too): importing traceconv, and
     # pyarrow's first array, which imports pandas when it is installed (~0.3 s)
     t_import, _ = timed(warm_up)
@@ -79,8 +81,8 @@ def main() -> None:
     rss_target = 0.5 * size_mb + 150
     print(f"targets: read <= 2x orjson.loads -> {'MET' if t_read <= 2 * t_orjson else 'NOT MET'} ({t_read / t_orjson:.2f}x); "
           f">= 10x HTA ({10 * HTA_MB_S:.0f} MB/s) -> {'MET' if size_mb / t_read >= 10 * HTA_MB_S else 'NOT MET'} "
-          f"({size_mb / t_read / HTA_MB_S:.1f}x); peak RSS <= {rss_target:.0f} MB -> {'MET' if rss <= rss_target else 'NOT MET'} ({rss:.0f} MB"
-          + (f"; largest worker process {worker_rss:.0f} MB)" if worker_rss else ")"))
+          f"({size_mb / t_read / HTA_MB_S:.1f}x); peak memory <= {rss_target:.0f} MB -> {'MET' if peak <= rss_target else 'NOT MET'} "
+          f"(the process's peak RSS {rss:.0f} MB; all its processes together, PSS, {tree_pss:.0f} MB; largest worker's RSS {worker_rss:.0f} MB)")
 
     # several ranks: 4 files, one core vs both
     ranks = []

@@ -143,3 +143,13 @@ def reap(pid: int, f: BinaryIO) -> None:
     except ProcessLookupError:
         pass
     os.waitpid(pid, 0)
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``; elsewhere nothing)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

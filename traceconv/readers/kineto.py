@@ -30,7 +30,7 @@ import msgspec
 import numpy as np
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
-from traceconv.forked import can_fork, fork_writer, in_worker, reap
+from traceconv.forked import can_fork, fork_writer, in_worker, reap, trim_heap
 from traceconv.model.ranks import Ranks, as_rank
 from traceconv.model.trace import INSTANT, Trace, TraceBuilder, TrackKind
 from traceconv.readers.json_events import ScanResult, iter_event_chunks, split_events
@@ -377,17 +377,43 @@ class _From:
         return data
 
 
+class _Pieces:
+    """Args JSON kept as the pieces it was added in (the forked part's: sent and freed piece
+    by piece, so the two processes never hold it twice)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iadd__(self, data) -> "_Pieces":
+        self.pieces.append(bytes(data))
+        self.size += len(data)
+        return self
+
+
 def _send_rest(out, fd: int, cut: int, name: str) -> None:
     """(In the forked process.) Read the events from `cut` on and send them: the part pickled,
     then its args JSON as raw bytes."""
     part = _Part()
+    part.b.args_json = _Pieces()  # type: ignore[assignment]
     _read_events(_From(fd, cut), part, name, continuation=True, salvage=False)
-    blob, part.b.args_json = part.b.args_json, None
+    args, part.b.args_json = part.b.args_json, None
     head = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(len(head).to_bytes(8, "little"))
     out.write(head)
-    out.write(len(blob).to_bytes(8, "little"))
-    out.write(blob)
+    del head, part
+    out.write(len(args).to_bytes(8, "little"))
+    pieces, sent = args.pieces, 0
+    for i in range(len(pieces)):
+        out.write(pieces[i])
+        sent += len(pieces[i])
+        pieces[i] = b""
+        if sent >= 16 << 20:  # what was sent is freed as the other process takes it
+            trim_heap()
+            sent = 0
 
 
 def _receive_rest(pipe, into: _Part, cut: int) -> bool:
