@@ -21,7 +21,7 @@ def run_cli(args: list[str]) -> tuple[float, float]:
 
     The largest worker process's peak (forked encoders and readers share the parent's pages
     until they touch them) is kept in `LAST_WORKER_RSS_MB`, and the peak of the whole process
-    tree's memory, sampled every 20 ms as the sum of PSS (shared pages counted once), in
+    tree's memory, sampled every 50 ms as the sum of PSS (shared pages counted once), in
     `LAST_TREE_PSS_MB`."""
     global LAST_WORKER_RSS_MB, LAST_TREE_PSS_MB
     import psutil
@@ -36,7 +36,7 @@ def run_cli(args: list[str]) -> tuple[float, float]:
                 tree_peak = max(tree_peak, sum(q.memory_full_info().pss for q in [root, *root.children(recursive=True)]))
             except psutil.Error:
                 pass
-            time.sleep(0.02)
+            time.sleep(0.05)
     except psutil.Error:
         pass
     out, err = proc.communicate()
