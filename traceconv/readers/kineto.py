@@ -4,7 +4,8 @@
   with typed msgspec structs; ``args`` stay raw JSON bytes (kept verbatim in ``args_json``),
   only ``correlation`` is lifted into a column. A block's X/i events become columns in a few
   C-level passes (`kineto_events.add_slices`); B/E/C events, whose order matters, and
-  everything unusual go one by one.
+  everything unusual go one by one. A big uncompressed file is read by two processes, split at
+  an event boundary near the middle (`_read_split`).
 * Time: ``ts``/``dur`` are µs with up to 3 decimals, parsed as text into exact int ns; with
   ``baseTimeNanoseconds`` (torch ≥ 2.4) they are relative to it, older traces carry absolute
   epoch µs; traces with neither are kept relative and flagged.
@@ -19,6 +20,7 @@ import os
 import pickle
 import re
 import stat
+import threading
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -308,7 +310,12 @@ _BETWEEN_EVENTS = re.compile(rb"\}[ \t\r]*,[ \t\r]*\n[ \t]*\{")  # `},\n  {` as 
 
 
 def _can_split(source) -> bool:
+    """Whether to read `source` with two processes: a big uncompressed file on disk, two cores,
+    and a process that may fork (no other Python threads, e.g. a Dask worker's; not already a
+    worker of `imap_forked`)."""
     if source.compression is not None or (os.cpu_count() or 1) < 2 or not can_fork() or in_worker():
+        return False
+    if threading.active_count() > 1:
         return False
     try:
         st = os.fstat(source._raw.fileno())  # type: ignore[union-attr]
