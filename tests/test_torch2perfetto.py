@@ -399,3 +399,28 @@ def test_a_big_file_read_by_two_processes_equals_one(tmp_path, monkeypatch, case
         assert one[5]["kineto_truncated_events_lost"] == 1
     if case == "whole":
         assert one[5]["chrome_unmatched_end"] == 1 and "chrome_unclosed_begin" not in one[5]
+
+
+def test_no_second_process_where_forking_is_unsafe_or_pointless(tmp_path, monkeypatch):
+    """Other Python threads (a Dask worker), compressed input, or a small file: one process."""
+    from traceconv.readers import kineto
+    from traceconv.readers.source import open_source
+
+    path = tmp_path / "t.trace.json"
+    path.write_bytes(json.dumps({"traceEvents": _split_events(50)}, indent=2).encode())
+    gz = tmp_path / "t.trace.json.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+
+    def splits(p) -> bool:
+        source = open_source(str(p))
+        try:
+            return kineto._can_split(source)
+        finally:
+            source.close()
+
+    monkeypatch.setattr(kineto.threading, "active_count", lambda: 1)
+    assert not splits(path)  # below SPLIT_MIN
+    monkeypatch.setattr(kineto, "SPLIT_MIN", 1)
+    assert splits(path) and not splits(gz)
+    monkeypatch.setattr(kineto.threading, "active_count", lambda: 2)
+    assert not splits(path)
