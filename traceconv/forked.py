@@ -1,4 +1,5 @@
-"""Work spread over forked worker processes, results in input order.
+"""Work spread over forked worker processes: `imap_forked` (results in input order) and
+`fork_writer` (one child writing to a pipe while the parent goes on).
 
 Workers are forked (no re-import; they inherit the parent's arrays) and each takes every
 n-th item, sending its results back through its own pipe, in order. There are no queues,
@@ -26,12 +27,12 @@ class WorkerDied(TraceconvError):
     """A worker process ended before sending its result."""
 
 
-_IN_WORKER = False  # set in the processes `imap_forked` starts
+_IN_WORKER = False  # set in the processes started here
 
 
 def in_worker() -> bool:
-    """Whether this is one of `imap_forked`'s workers (which should not fork again: the cores
-    are already taken)."""
+    """Whether this is a worker started here (which should not fork again: the cores are
+    already taken)."""
     return _IN_WORKER
 
 
@@ -80,12 +81,18 @@ def imap_forked(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
             os.waitpid(pid, 0)
 
 
-def _run_worker(fn: Callable, items: list, fd: int) -> None:
+def _become_worker() -> None:
+    """In a forked process: default SIGTERM/SIGHUP, ignore SIGINT (the parent handles Ctrl-C
+    and stops its workers), and no forking again."""
     global _IN_WORKER
     _IN_WORKER = True
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_worker(fn: Callable, items: list, fd: int) -> None:
+    _become_worker()
     with os.fdopen(fd, "wb") as out:
         for item in items:
             try:
@@ -122,9 +129,7 @@ def fork_writer(fn: Callable[[BinaryIO], None]) -> tuple[int, BinaryIO] | None:
     if pid == 0:
         try:
             os.close(read_fd)
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _become_worker()
             with os.fdopen(write_fd, "wb") as out:
                 fn(out)
         except BaseException:  # noqa: BLE001 - the parent sees the pipe end early
