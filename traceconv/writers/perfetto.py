@@ -409,20 +409,13 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
         is_dbl = kind == ArgKind.DOUBLE
         is_bool = kind == ArgKind.BOOL
         is_json = kind == ArgKind.JSON
-        pieces = [
-            Pieces.constant(pw.tag(DA_NAME_IID, 0), m),
-            pw.varint(key + 1),
-            Pieces.constant(pw.tag(DA_STRING_IID, 0), m, is_str),
-            pw.varint(np.maximum(svals, 0) + 1, is_str),
-            Pieces.constant(pw.tag(DA_INT, 0), m, is_int),
-            pw.varint(ival.view(np.uint64), is_int),
-            Pieces.constant(pw.tag(DA_UINT, 0), m, is_uint),
-            pw.varint(ival.view(np.uint64), is_uint),
-            Pieces.constant(pw.tag(DA_BOOL, 0), m, is_bool),
-            pw.varint(ival.view(np.uint64), is_bool),
-            Pieces.constant(pw.tag(DA_DOUBLE, 1), m, is_dbl),
-            pw.fixed64(dval.view(np.uint64), is_dbl),
-        ]
+        pieces = [Pieces.constant(pw.tag(DA_NAME_IID, 0), m), pw.varint(key + 1)]
+        for field, has, value in ((DA_STRING_IID, is_str, np.maximum(svals, 0) + 1), (DA_INT, is_int, ival), (DA_UINT, is_uint, ival),
+                                  (DA_BOOL, is_bool, ival)):
+            if has.any():  # (kinds absent from the chunk add no columns to pack)
+                pieces += [Pieces.constant(pw.tag(field, 0), m, has), pw.varint(value.view(np.uint64) if value is ival else value, has)]
+        if is_dbl.any():
+            pieces += [Pieces.constant(pw.tag(DA_DOUBLE, 1), m, is_dbl), pw.fixed64(dval.view(np.uint64), is_dbl)]
         if is_json.any():
             if strings is None:
                 strings = scol.dictionary.to_pylist()
