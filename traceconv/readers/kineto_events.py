@@ -15,6 +15,8 @@ from typing import Any, Union
 
 import msgspec
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from traceconv.model.trace import INSTANT, StringPool, TraceBuilder
 from traceconv.readers.json_salvage import JSON_ERRORS
@@ -156,9 +158,6 @@ def us_column(raws: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keep = np.repeat(ok, lens) & digit
         offsets = np.zeros(int(ok.sum()) + 1, np.int32)
         np.cumsum(width[ok], out=offsets[1:])
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         digits = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(text[keep].tobytes()))
         ns[ok] = pc.cast(digits, pa.int64()).to_numpy() * _SCALE[decimals[ok]]
     return ns, ok, lens

@@ -409,11 +409,12 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
         is_dbl = kind == ArgKind.DOUBLE
         is_bool = kind == ArgKind.BOOL
         is_json = kind == ArgKind.JSON
+        uval = ival.view(np.uint64)
         pieces = [Pieces.constant(pw.tag(DA_NAME_IID, 0), m), pw.varint(key + 1)]
-        for field, has, value in ((DA_STRING_IID, is_str, np.maximum(svals, 0) + 1), (DA_INT, is_int, ival), (DA_UINT, is_uint, ival),
-                                  (DA_BOOL, is_bool, ival)):
+        for field, has, value in ((DA_STRING_IID, is_str, np.maximum(svals, 0) + 1), (DA_INT, is_int, uval), (DA_UINT, is_uint, uval),
+                                  (DA_BOOL, is_bool, uval)):
             if has.any():  # (kinds absent from the chunk add no columns to pack)
-                pieces += [Pieces.constant(pw.tag(field, 0), m, has), pw.varint(value.view(np.uint64) if value is ival else value, has)]
+                pieces += [Pieces.constant(pw.tag(field, 0), m, has), pw.varint(value, has)]
         if is_dbl.any():
             pieces += [Pieces.constant(pw.tag(DA_DOUBLE, 1), m, is_dbl), pw.fixed64(dval.view(np.uint64), is_dbl)]
         if is_json.any():
