@@ -292,26 +292,98 @@ def test_conversions_do_not_load_pandas_but_analyzers_still_can(tmp_path):
     assert out.stat().st_size > 0
 
 
+def _tables(paths) -> tuple[list, dict]:
+    t = read_otel([str(p) for p in paths])
+    got = [getattr(t, name).to_pylist() for name in ("slices", "args", "flows", "tracks", "processes")]
+    got[1].sort(key=lambda a: a["owner"])  # (stable: each slice's args in their order; the readers interleave slices)
+    return got, dict(t.stats)
+
+
 def test_fast_path_that_fails_late_leaves_no_rows_behind(tmp_path, monkeypatch):
-    """The Arrow fast path appends batch by batch; when a later batch fails (a damaged last
-    line of a multi-block file) its rows are rolled back and the line-by-line reader reads the
+    """The column fast path appends batch by batch; when a later batch fails (a damaged last
+    line of a multi-batch file) its rows are rolled back and the line-by-line reader reads the
     file again: the trace equals reading everything line by line, also after an earlier file."""
-    from traceconv.readers import otel_arrow
+    from traceconv.readers import otel_columns, otel_dump
 
     lines = (FIX / "sglang_pp2dp2tp2.jsonl").read_bytes().splitlines(keepends=True)
     big = tmp_path / "big.jsonl"
-    copies = (3 * otel_arrow.BLOCK) // sum(map(len, lines)) + 1
+    copies = (3 * otel_columns.BATCH_BYTES) // sum(map(len, lines)) + 1
     big.write_bytes(b"".join(lines) * copies + lines[0][:40] + b"\n")
     first = FIX / "generic_service.jsonl"
 
-    def tables():
-        t = read_otel([str(first), str(big)])
-        got = [getattr(t, name).to_pylist() for name in ("slices", "args", "flows", "tracks")]
-        got[1].sort(key=lambda a: a["owner"])  # (stable: each slice's args in their order; the readers interleave slices)
-        return got, t.stats
-
-    fast = tables()
-    monkeypatch.setattr(otel_arrow, "read_jsonl_arrow", lambda path, col: None)
-    slow = tables()
+    fast = _tables([first, big])
+    monkeypatch.setattr(otel_dump, "read_jsonl_columns", lambda lines, col: None)
+    slow = _tables([first, big])
     assert fast == slow
     assert len(fast[0][0]) > 3 * copies and fast[1]["otlp_json_truncated_last_line"] == 1
+
+
+def _first_span(doc: dict) -> dict:
+    return doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+
+
+def _set(path: str, value):
+    def change(doc):
+        *keys, last = path.split(".")
+        obj = _first_span(doc)
+        for k in keys:
+            obj = obj[int(k)] if isinstance(obj, list) else obj.setdefault(k, {})
+        obj[last] = value
+    return change
+
+
+def _add_attr(value: dict):
+    return lambda doc: _first_span(doc).setdefault("attributes", []).append({"key": "extra", "value": value})
+
+
+def _b64_ids(doc):
+    import base64
+
+    sp = _first_span(doc)
+    for k, n in (("traceId", 16), ("spanId", 8)):
+        sp[k] = base64.b64encode(bytes.fromhex(sp[k])).decode()
+
+
+# (change to the first span of the first line, whether the column fast path takes it)
+ODD_INPUTS = {
+    "upper_hex_ids": (lambda d: _first_span(d).update(spanId=_first_span(d)["spanId"].upper()), True),
+    "0x_ids": (lambda d: _first_span(d).update(spanId="0x" + _first_span(d)["spanId"]), True),
+    "base64_ids": (_b64_ids, True),
+    "times_as_numbers": (lambda d: _first_span(d).update(startTimeUnixNano=int(_first_span(d)["startTimeUnixNano"])), True),
+    "int_as_number": (_add_attr({"intValue": 7}), True),
+    "array_kvlist_bytes_empty": (lambda d: [_add_attr(v)(d) for v in ({"arrayValue": {"values": [{"intValue": "1"}, {"stringValue": "a"}]}},
+                                                                     {"kvlistValue": {"values": [{"key": "k", "value": {"doubleValue": 1.5}}]}},
+                                                                     {"bytesValue": "AAE="}, {}, {"boolValue": False}, {"doubleValue": 2})], True),
+    "kind_and_status_as_names": (lambda d: _first_span(d).update(kind="SPAN_KIND_SERVER", status={"code": "STATUS_CODE_ERROR", "message": "boom"}), True),
+    "kind_out_of_range": (_set("kind", 300), True),
+    "dropped_counts_trace_state_flags": (lambda d: _first_span(d).update(droppedAttributesCount=3, droppedEventsCount=1, droppedLinksCount=2,
+                                                                        traceState="a=b", flags=1), True),
+    "unknown_field": (_set("somethingNew", {"x": 1}), True),
+    "negative_time": (_set("startTimeUnixNano", "-5"), False),
+    "time_not_a_number": (_set("endTimeUnixNano", "12abc"), False),
+    "time_beyond_int64": (_set("endTimeUnixNano", str(1 << 64)), False),
+    "bad_id": (_set("spanId", "not an id"), False),
+    "double_as_text": (_add_attr({"doubleValue": "1.5"}), False),
+    "int_as_text": (_add_attr({"intValue": "twelve"}), False),
+    "int_beyond_int64": (_add_attr({"intValue": str(1 << 63)}), False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_INPUTS))
+def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case):
+    """Whatever the column fast path accepts becomes exactly what the line-by-line reader makes
+    of it (spans, args, flows, tracks, processes, counts); what it can't take it declines."""
+    from traceconv.readers import otel_columns, otel_dump
+
+    change, taken = ODD_INPUTS[case]
+    lines = (FIX / "sglang_pp2dp2tp2.jsonl").read_text().splitlines()
+    doc = json.loads(lines[0])
+    change(doc)
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join([lines[1], json.dumps(doc)] + lines[2:]) + "\n")
+    results = []
+    monkeypatch.setattr(otel_dump, "read_jsonl_columns", lambda ls, col: results.append(otel_columns.read_jsonl_columns(ls, col)) or results[-1])
+    fast = _tables([path])
+    assert (results[0] is not None) == taken
+    monkeypatch.setattr(otel_dump, "read_jsonl_columns", lambda ls, col: None)
+    assert fast == _tables([path])

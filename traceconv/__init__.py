@@ -11,11 +11,22 @@ Not Perfetto's own `traceconv` (which converts *from* Perfetto's format).
 from __future__ import annotations
 
 from traceconv.errors import MalformedTraceError, TraceconvError, UnsupportedFormatError
-from traceconv.model.trace import Trace
-from traceconv.readers import read_kineto, read_otel, read_trace
-from traceconv.writers import write_trace
 
 __version__ = "0.1.0"
+
+# the API, imported at first use: `traceconv --version` or one reader need not load them all
+_LAZY = {"Trace": "traceconv.model.trace", "read_otel": "traceconv.readers", "read_kineto": "traceconv.readers",
+         "read_trace": "traceconv.readers", "write_trace": "traceconv.writers"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "__version__",

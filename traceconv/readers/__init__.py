@@ -7,16 +7,28 @@ import os
 from traceconv.errors import UnsupportedFormatError
 from traceconv.model.merge import concat
 from traceconv.model.trace import Trace
-from traceconv.readers.kineto import read_kineto
-from traceconv.readers.nsys import SQLITE_MAGIC, read_nsys
 from traceconv.readers.otel_dump import read_otel
-from traceconv.readers.parquet import is_dataset, read_dataset
-from traceconv.readers.source import open_source
+from traceconv.readers.source import SQLITE_MAGIC, open_source
+
+# imported at first use, so that reading one format loads only its reader (memory, start time)
+_LAZY = {"read_kineto": "kineto", "read_nsys": "nsys", "read_dataset": "parquet", "is_dataset": "parquet"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
 
 
 def sniff(src) -> str:
     """``dataset``, ``otel``, ``kineto`` or ``nsys`` (an Nsight Systems SQLite export) for a
     path (reads the first 64 KB, decompressed)."""
+    from traceconv.readers.parquet import is_dataset
+
     if isinstance(src, (str, os.PathLike)) and is_dataset(src):
         return "dataset"
     if isinstance(src, (str, os.PathLike)) and os.path.isfile(src):
@@ -52,6 +64,10 @@ def read_trace(inputs, *, rank_from: str | None = None) -> Trace:
     for p in inputs:
         kind = sniff(p)
         (kineto if kind == "kineto" else datasets if kind == "dataset" else nsys if kind == "nsys" else otel).append(p)
+    from traceconv.readers.kineto import read_kineto
+    from traceconv.readers.nsys import read_nsys
+    from traceconv.readers.parquet import read_dataset
+
     parts = [read_dataset(p) for p in datasets] + [read_kineto(p, rank_from=rank_from) for p in kineto]
     parts += [read_nsys(p) for p in nsys]
     if otel:

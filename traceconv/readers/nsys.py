@@ -58,8 +58,8 @@ from traceconv.errors import MalformedTraceError, UnsupportedFormatError
 from traceconv.model.merge import take_slices
 from traceconv.model.ranks import Ranks
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TraceBuilder, TrackKind
+from traceconv.readers.source import SQLITE_MAGIC
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 RUNTIME = "CUPTI_ACTIVITY_KIND_RUNTIME"
 DRIVER = "CUPTI_ACTIVITY_KIND_DRIVER"

@@ -117,8 +117,8 @@ class SpanCollector:
         b = self.b
         n = len(b.ts)
         stats = b.stats
-        start = _copy(b.ts, dtype=np.int64) if n else np.zeros(0, np.int64)
-        end = _copy(self.end, dtype=np.int64) if n else np.zeros(0, np.int64)
+        start = np.frombuffer(b.ts, np.int64) if n else np.zeros(0, np.int64)  # (views, dropped before b.ts grows)
+        end = np.frombuffer(self.end, np.int64) if n else np.zeros(0, np.int64)
         bad = end < start
         if bad.any():
             stats["span_end_before_start"] += int(bad.sum())
@@ -137,16 +137,25 @@ class SpanCollector:
                 names = ", ".join(str(src["name"]) for src in self.sources) or None
                 raise MalformedTraceError(f"no usable spans: all {lost} were damaged (times or shape)", source=names)
             b.warnings.append("the input holds no spans")
-        dur = np.where(bad, 0, end - start)
-        b.dur = array("q", dur.tobytes()) if n else array("q")
+        dur = end - start
+        if bad.any():
+            dur[bad] = 0
+        del start, end, bad
+        b.dur = array("q")
+        b.dur.frombytes(_bytes(dur))
+        del dur
 
         parent = self._resolve_parents(n)
         thread_of = self._thread_of(n, parent)
         resource = _copy(self.resource, dtype=np.int32) if n else np.zeros(0, np.int32)
         track = self._tracks(n, parent, thread_of, resource)
-        b.parent = array("q", parent.tobytes()) if n else array("q")
-        b.track = array("i", track.astype(np.int32).tobytes()) if n else array("i")
+        b.parent = array("q")
+        b.parent.frombytes(_bytes(parent))
+        b.track = array("i")
+        b.track.frombytes(_bytes(track.astype(np.int32)))
+        del parent, thread_of, resource
         self._add_flows(n)
+        self.__dict__.pop("_index", None)  # (the span id index: flows were its last use)
         self._add_instants(track)
         b.metadata["sources"] = self.sources
         b.metadata["format"] = "otel"
@@ -156,8 +165,9 @@ class SpanCollector:
         if n == 0:
             self._orphans = np.zeros(0, bool)
             return np.zeros(0, np.int64)
-        psid = _copy(self.parent_span_id, np.uint64)
-        parent = self._lookup(_copy(self.trace_hi, np.uint64), _copy(self.trace_lo, np.uint64), psid)
+        psid = np.frombuffer(self.parent_span_id, np.uint64)  # (a view: the span columns grow only later)
+        _, _, s_hi, s_lo, _ = self._span_index()
+        parent = self._lookup(s_hi, s_lo, psid)  # (a span's parent is in its own trace)
         breaks = _break_cycles(parent)  # a span that is its own parent, A → B → A, ...
         cyclic = int(breaks.sum())
         if cyclic:
@@ -174,27 +184,42 @@ class SpanCollector:
 
         Searched on one mixed 64-bit key, then checked on the full ids.
         """
+        keep, keys, s_hi, s_lo, s_sid = self._span_index()
+        if len(keep) == 0 or len(sid) == 0:
+            return np.full(len(sid), -1, np.int64)
+        pos = np.searchsorted(keys, _mix(hi, lo, sid))
+        np.minimum(pos, len(keep) - 1, out=pos)
+        row = keep[pos]
+        del pos
+        found = sid != 0
+        for mine, theirs in ((s_hi, hi), (s_lo, lo), (s_sid, sid)):  # (one temporary at a time)
+            found &= mine[row] == theirs
+        row = row.astype(np.int64, copy=False)
+        row[~found] = -1
+        return row
+
+    def _span_index(self) -> tuple[np.ndarray, ...]:
+        """(rows by mixed key without later duplicates, their mixed keys, trace id high, low,
+        span id), made once. The ids are views: `build` drops the index before the span columns
+        grow again."""
         if not hasattr(self, "_index"):
             n = len(self.span_id)
-            s_hi, s_lo, s_sid = _copy(self.trace_hi, np.uint64), _copy(self.trace_lo, np.uint64), _copy(self.span_id, np.uint64)
+            s_hi, s_lo, s_sid = (np.frombuffer(a, np.uint64) if n else np.zeros(0, np.uint64) for a in (self.trace_hi, self.trace_lo, self.span_id))
             mixed = _mix(s_hi, s_lo, s_sid)
             order = np.argsort(mixed, kind="stable")
+            mixed = mixed[order]
             dup = np.zeros(n, dtype=bool)
-            if n > 1:
-                o = order
-                dup[1:] = (mixed[o][1:] == mixed[o][:-1]) & (s_hi[o][1:] == s_hi[o][:-1]) & (s_lo[o][1:] == s_lo[o][:-1]) & (s_sid[o][1:] == s_sid[o][:-1])
+            same = np.flatnonzero(mixed[1:] == mixed[:-1])  # (equal ids sort side by side)
+            if len(same):
+                a, c = order[same], order[same + 1]
+                dup[same[(s_hi[a] == s_hi[c]) & (s_lo[a] == s_lo[c]) & (s_sid[a] == s_sid[c])] + 1] = True
             if dup.any():
                 self.b.stats["duplicate_span_id"] += int(dup.sum())
                 self.b.warnings.append(f"{int(dup.sum())} spans repeat an earlier span's id; all kept")
-            keep = order[~dup]
-            self._index = (keep, mixed[keep], s_hi, s_lo, s_sid)
-        keep, keys, s_hi, s_lo, s_sid = self._index
-        if len(keep) == 0 or len(sid) == 0:
-            return np.full(len(sid), -1, np.int64)
-        pos = np.minimum(np.searchsorted(keys, _mix(hi, lo, sid)), len(keep) - 1)
-        row = keep[pos]
-        found = (sid != 0) & (s_hi[row] == hi) & (s_lo[row] == lo) & (s_sid[row] == sid)
-        return np.where(found, row, -1).astype(np.int64)
+                self._index = (order[~dup], mixed[~dup], s_hi, s_lo, s_sid)
+            else:
+                self._index = (order, mixed, s_hi, s_lo, s_sid)
+        return self._index
 
     def _thread_of(self, n: int, parent: np.ndarray) -> np.ndarray:
         """Thread index per span (-1: none), inherited from the nearest ancestor with one.
@@ -209,7 +234,12 @@ class SpanCollector:
         codes = {k: b.arg_keys.codes[k] for k in THREAD_KEYS if k in b.arg_keys.codes}
         if codes and n:
             # only the args with a thread key, of spans (not events): a few per thread span
-            hit = np.flatnonzero(np.isin(_view_take(b.a_key, np.int32), list(codes.values())))
+            keys = np.frombuffer(b.a_key, np.int32)  # (a view, gone before anything is appended)
+            is_thread_key = np.zeros(len(keys), bool)
+            for c in codes.values():
+                is_thread_key |= keys == c
+            hit = np.flatnonzero(is_thread_key)
+            del keys, is_thread_key
             owner = _view_take(b.a_owner, np.int64, hit)
             hit, owner = hit[owner < n], owner[owner < n]
             key = _view_take(b.a_key, np.int32, hit)
@@ -499,9 +529,17 @@ def _copy(a: array, dtype) -> np.ndarray:
     return np.array(np.frombuffer(a, dtype=dtype)) if len(a) else np.zeros(0, dtype)
 
 
+def _bytes(a: np.ndarray) -> memoryview:
+    """The bytes of a contiguous array, without a copy (for `array.frombytes`)."""
+    return memoryview(a).cast("B")
+
+
 def _mix(hi: np.ndarray, lo: np.ndarray, sid: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return sid ^ (hi * np.uint64(0x9E3779B97F4A7C15)) ^ (lo * np.uint64(0xC2B2AE3D27D4EB4F))
+        out = hi * np.uint64(0x9E3779B97F4A7C15)
+        out ^= sid
+        out ^= lo * np.uint64(0xC2B2AE3D27D4EB4F)
+        return out
 
 
 def _flow_ids(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -16,9 +16,11 @@ from typing import Iterable
 import msgspec
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
+from traceconv.forked import trim_heap
 from traceconv.model.trace import Trace
 from traceconv.readers import otel_json, otel_proto
 from traceconv.readers.otel import SpanCollector
+from traceconv.readers.otel_columns import read_jsonl_columns
 from traceconv.readers.source import ZSTD_MAGIC, Source, open_source
 
 def read_otel(inputs: Iterable, *, progress=None) -> Trace:
@@ -41,6 +43,7 @@ def read_otel(inputs: Iterable, *, progress=None) -> Trace:
             col.b.stats["compressed_stream_damaged"] += 1
             col.b.warnings.append(f"{source.name}: {note}; kept what came before")
         col.sources.append({"name": source.name, "compression": source.compression, "spans": n})
+    trim_heap()  # (the decoded batches' pages back before build's temporaries)
     return col.build()
 
 
@@ -82,16 +85,7 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
     n = 0
     if json_line:
         if fast and isinstance(source._raw, io.BufferedReader) and source.name and os.path.isfile(source.name):
-            from traceconv.readers.otel_arrow import read_jsonl_arrow
-
-            fresh = open_source(source.name)
-            try:
-                got = read_jsonl_arrow(source.name if fresh.compression is None else fresh.stream, col)
-            finally:
-                fresh.close()
-            if got is not None:
-                return got
-            return None
+            return read_jsonl_columns(itertools.chain([first_line], stream), col)  # (None: read again, line by line)
         for lineno, doc in otel_json.iter_jsonl(itertools.chain([first_line], stream), source.name, col.b):
             n += walker.walk(doc)
             if progress is not None and lineno % 256 == 0:

@@ -23,15 +23,15 @@ from traceconv.readers.otel import SpanCollector, parse_hex_or_base64
 Num = Union[int, str]
 
 
-class ArrayValue(msgspec.Struct):
+class ArrayValue(msgspec.Struct, gc=False):
     values: list["AnyValue"] = []
 
 
-class KeyValueList(msgspec.Struct):
+class KeyValueList(msgspec.Struct, gc=False):
     values: list["KeyValue"] = []
 
 
-class AnyValue(msgspec.Struct):
+class AnyValue(msgspec.Struct, gc=False):
     stringValue: Union[str, None] = None
     intValue: Union[Num, None] = None
     doubleValue: Union[float, str, None] = None
@@ -41,24 +41,24 @@ class AnyValue(msgspec.Struct):
     bytesValue: Union[str, None] = None
 
 
-class KeyValue(msgspec.Struct):
+class KeyValue(msgspec.Struct, gc=False):
     key: str = ""
     value: Union[AnyValue, None] = None
 
 
-class Status(msgspec.Struct):
+class Status(msgspec.Struct, gc=False):
     code: Union[int, str] = 0
     message: str = ""
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, gc=False):
     timeUnixNano: Num = 0
     name: str = ""
     attributes: list[KeyValue] = []
     droppedAttributesCount: int = 0
 
 
-class Link(msgspec.Struct):
+class Link(msgspec.Struct, gc=False):
     traceId: str = ""
     spanId: str = ""
     traceState: str = ""
@@ -67,7 +67,7 @@ class Link(msgspec.Struct):
     flags: int = 0
 
 
-class Span(msgspec.Struct):
+class Span(msgspec.Struct, gc=False):
     traceId: str = ""
     spanId: str = ""
     parentSpanId: str = ""
@@ -86,32 +86,32 @@ class Span(msgspec.Struct):
     flags: int = 0
 
 
-class Scope(msgspec.Struct):
+class Scope(msgspec.Struct, gc=False):
     name: str = ""
     version: str = ""
     attributes: list[KeyValue] = []
 
 
-class ScopeSpans(msgspec.Struct):
+class ScopeSpans(msgspec.Struct, gc=False):
     scope: Union[Scope, None] = None
     instrumentationLibrary: Union[Scope, None] = None
     spans: list[Span] = []
     schemaUrl: str = ""
 
 
-class Resource(msgspec.Struct):
+class Resource(msgspec.Struct, gc=False):
     attributes: list[KeyValue] = []
     droppedAttributesCount: int = 0
 
 
-class ResourceSpans(msgspec.Struct):
+class ResourceSpans(msgspec.Struct, gc=False):
     resource: Union[Resource, None] = None
     scopeSpans: list[ScopeSpans] = []
     instrumentationLibrarySpans: list[ScopeSpans] = []
     schemaUrl: str = ""
 
 
-class TracesData(msgspec.Struct):
+class TracesData(msgspec.Struct, gc=False):
     resourceSpans: Union[list[ResourceSpans], None] = None
     batches: Union[list[ResourceSpans], None] = None
 

@@ -16,6 +16,7 @@ from traceconv.errors import MalformedTraceError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+SQLITE_MAGIC = b"SQLite format 3\x00"  # (an Nsight Systems export)
 CHUNK = 1 << 20
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceconv.forked import trim_heap
 from traceconv.model.layout import Layout, layout
 from traceconv.model.trace import INSTANT, ArgKind, Trace, TrackKind
 from traceconv.writers import protowire as pw
@@ -48,7 +49,7 @@ CHILD_ORDERING_EXPLICIT = 3
 PROCESS_ORDERING_EXPLICIT = THREAD_ORDERING_EXPLICIT = 1
 
 SEQUENCE_ID = 7
-CHUNK = 1 << 15
+CHUNK = 1 << 15  # events per encoded chunk, at most; a quarter of it at least
 
 SPAN_KIND_NAMES = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
 STATUS_NAMES = ["UNSET", "OK", "ERROR"]
@@ -68,6 +69,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     track = trace.column("slices", "track_id")
     parent = trace.column("slices", "parent")
     lay = layout(ts, dur, track, parent, trace.tracks.num_rows)
+    trim_heap()  # (the lanes' Python lists are gone: their pages back before the encoders' arrays)
 
     lane_uuid = _write_descriptors(trace, lay, out)
     names = trace.strings("slices", "name")
@@ -84,6 +86,8 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     # n + len(spans) + j; `order` lists them by (time, nesting sequence)
     is_instant = dur == INSTANT
     spans = np.flatnonzero(~is_instant)
+    if n < (1 << 31):
+        spans = spans.astype(np.int32)
     n_events = n + len(spans)
     ctr_ts = trace.column("counters", "ts_ns")
     _check_time_range(ts, dur, ctr_ts)
@@ -110,8 +114,8 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
     def encode(lo: int) -> pa.Buffer:
-        """The packets of events order[lo : lo + CHUNK], framed."""
-        rows = order[lo : lo + CHUNK].astype(np.int64)
+        """The packets of events order[lo : lo + step], framed."""
+        rows = order[lo : lo + step].astype(np.int64)
         m = len(rows)
         is_head = rows < n
         is_ctr = rows >= n_events
@@ -190,7 +194,10 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
         packets = pc.binary_join_element_wise(_binary(head_data, head_off), *tails, pa.scalar(b"", pa.large_binary()), null_handling="skip")
         return packets.buffers()[2].slice(0, int(head_off[-1] + tail_len.sum()))
 
-    for data in _map_chunks(encode, range(0, len(order), CHUNK), workers):
+    # ~64 chunks: small traces keep less in flight (their fixed arrays are the larger part),
+    # large ones pay the per-chunk overhead less often
+    step = min(CHUNK, max(CHUNK // 4, -(-len(order) // 64)))
+    for data in _map_chunks(encode, range(0, len(order), step), workers):
         out.write(data)
     return {
         "slices": int(len(spans)),
@@ -337,17 +344,17 @@ def _annotation_tails(trace: Trace, key_base: int, value_base: int) -> list[Call
     return out
 
 
-def _rows_tail(slices: np.ndarray, first: np.ndarray, count: np.ndarray, encode_rows) -> pa.Array:
+def _rows_tail(slices: np.ndarray, first: np.ndarray | None, count: np.ndarray, encode_rows) -> pa.Array:
     """Bytes for each packet: the encodings of rows first[s] .. first[s] + count[s] - 1 of its
-    slice s (none where s < 0), as one binary array. ``encode_rows(rows) -> (data, offsets)``
-    is called on bounded batches of rows."""
-    c = np.where(slices >= 0, count[np.maximum(slices, 0)], 0)
+    slice s (none where s < 0; `first` None: row s), as one binary array.
+    ``encode_rows(rows) -> (data, offsets)`` is called on bounded batches of rows."""
+    c = np.where(slices >= 0, count[np.maximum(slices, 0)], 0).astype(np.int64)
     bounds = np.zeros(len(slices) + 1, np.int64)
     np.cumsum(c, out=bounds[1:])
     total = int(bounds[-1])
     if not total:
         return _binary(np.zeros(0, np.uint8), np.zeros(len(slices) + 1, np.int64))
-    f = np.where(c > 0, first[np.maximum(slices, 0)], 0)
+    f = np.where(c > 0, slices if first is None else first[np.maximum(slices, 0)], 0)
     rows = np.repeat(f - bounds[:-1], c) + np.arange(total)
     data, offsets = _in_batches(total, lambda lo, hi: encode_rows(rows[lo:hi]))
     return _binary(data, offsets[bounds])
@@ -387,8 +394,13 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
     """The args of each packet's slice (in their order), encoded per chunk."""
     owner = trace.column("args", "owner")
     perm = np.argsort(owner, kind="stable") if len(owner) > 1 and (np.diff(owner) < 0).any() else None
-    bounds = np.searchsorted(owner if perm is None else owner[perm], np.arange(trace.num_slices + 1), side="left")
-    first, count = bounds[:-1], np.diff(bounds)
+    if perm is not None and len(owner) < (1 << 31):
+        perm = perm.astype(np.int32)
+    low = int((owner < 0).sum()) if len(owner) and owner.min() < 0 else 0  # (sorted first; no slice's)
+    count = np.bincount(owner[owner >= 0] if low else owner, minlength=trace.num_slices)[: trace.num_slices]
+    first = low + np.cumsum(count) - count
+    if len(owner) < (1 << 31):
+        count, first = count.astype(np.int32), first.astype(np.int32)
     kind_all = trace.column("args", "kind")
     key_all = trace.column("args", "key")
     ival_all = trace.column("args", "int_value")
@@ -480,7 +492,7 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
     Every piece is fixed-width, so each span's five annotations are packed in one pass.
     """
     span_id = trace.column("slices", "span_id")
-    count = ((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT)).astype(np.int64)
+    count = ((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT)).astype(np.int8)
     cols = {k: trace.column("slices", k) for k in ("trace_id_hi", "trace_id_lo", "parent_span_id", "span_kind", "status_code")}
 
     def encode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -514,8 +526,7 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
         )
         return pw.concat(pieces)
 
-    slice_rows = np.arange(trace.num_slices)
-    return lambda slices: _rows_tail(slices, slice_rows, count, encode)
+    return lambda slices: _rows_tail(slices, None, count, encode)
 
 
 def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray]:

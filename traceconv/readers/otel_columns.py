@@ -1,0 +1,365 @@
+"""Fast path for OTLP/JSON Lines: typed msgspec decoding, then columns a batch at a time.
+
+Each line is decoded into the `otel_json` structs (msgspec, C speed); a few MB of lines at a time
+are turned into numpy columns by list comprehensions over the structs, field by field, instead
+of span by span, and appended to the collector's columns. Anything unusual — a line that does
+not decode, an id that is neither hex nor base64, a time that is not Unix ns, an intValue that
+is not an int64 — makes `read_jsonl_columns` cut the collector's columns back to where they were
+and return None: the caller then reads the file line by line with `JsonSpanWalker`, which
+salvages and reports damage. Accepted spans become exactly what the walker would make of them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Iterable
+from itertools import chain, repeat
+from operator import is_not
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from traceconv.model.trace import ArgKind, StringPool
+from traceconv.readers.otel import MAX_TIME, SpanCollector, parse_hex_or_base64
+from traceconv.readers.otel_json import (
+    SPAN_KINDS,
+    STATUS_CODES,
+    AnyValue,
+    Status,
+    TracesData,
+    _attrs,
+    _decode_line,
+    any_value,
+)
+
+BATCH_BYTES = 1 << 22  # text decoded before it is turned into columns (bounds the structs alive)
+_NULL = AnyValue()
+_NO_STATUS = Status()
+
+
+class _Decline(Exception):
+    """The fast path can't take this input; the line-by-line reader will."""
+
+
+def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None:
+    """Read OTLP/JSON lines into `col`; None (its columns as they were) if the fast path can't."""
+    appender = _Appender(col)
+    docs: list[TracesData] = []
+    size = 0
+    collect = gc.isenabled()
+    gc.disable()  # (millions of new containers, none in a cycle: collections would only cost time)
+    try:
+        for line in lines:
+            if line.isspace():
+                continue
+            doc = _decode_line(line)
+            if doc.resourceSpans is None and doc.batches is None:
+                raise _Decline
+            docs.append(doc)
+            size += len(line)
+            if size >= BATCH_BYTES:
+                appender.add(docs)
+                docs, size = [], 0
+        if docs:
+            appender.add(docs)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError, _Decline, ValueError, OverflowError, TypeError):
+        appender.rollback()
+        return None
+    finally:
+        if collect:
+            gc.enable()
+    return appender.n
+
+
+# ---- columns from structs -----------------------------------------------------------------
+
+
+def _intern(values: list, pool: StringPool) -> np.ndarray:
+    """Pool codes of `values`, new strings interned in order of appearance."""
+    get = pool.codes.get
+    try:
+        return np.fromiter(map(get, values), np.int32, len(values))  # (TypeError at a new string)
+    except TypeError:
+        pass
+    codes = list(map(get, values))
+    code = pool.code
+    for i in [i for i, c in enumerate(codes) if c is None]:
+        codes[i] = code(values[i])
+    return np.array(codes, np.int32)
+
+
+def _ints(values: list) -> np.ndarray:
+    """int64 of ints or decimal strings (OTLP/JSON writes int64 as either): a malformed or
+    out-of-range one declines."""
+    try:
+        out = np.fromstring(" ".join(values), dtype=np.int64, sep=" ")  # (TypeError: not all strings)
+        if len(out) == len(values) and not (out == np.iinfo(np.int64).max).any():  # (strtoll saturates)
+            return out
+    except (TypeError, ValueError, DeprecationWarning):
+        pass
+    return np.array([int(v) for v in values], np.int64)  # ValueError / OverflowError → decline
+
+
+def _times(values: list) -> np.ndarray:
+    """Unix-ns times; declines on anything the walker would skip (not in 0..2^63-1)."""
+    t = _ints(values)
+    if len(t) and (t.min() < 0 or t.max() > MAX_TIME):
+        raise _Decline
+    return t
+
+
+def _ids(values: list[str], nbytes: int) -> np.ndarray:
+    """Ids as a (n, nbytes // 8) uint64 matrix; "" → 0. Hex of the exact width is decoded in one
+    call; others (base64, 0x…) one by one; an undecodable id declines."""
+    n = len(values)
+    width = 2 * nbytes
+    lengths = set(map(len, values))
+    if lengths <= {width, 0}:
+        text = "".join(values) if 0 not in lengths else "".join([v or "0" * width for v in values])
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+        if len(raw) == n * nbytes:  # (every value `width` long: none held spaces)
+            return np.frombuffer(raw, ">u8").astype(np.uint64).reshape(n, nbytes // 8)
+    out = np.zeros((n, nbytes // 8), np.uint64)
+    for i, v in enumerate(values):
+        x = parse_hex_or_base64(v, nbytes)
+        if x is None:
+            raise _Decline
+        out[i, -1] = x & 0xFFFFFFFFFFFFFFFF
+        if nbytes == 16:
+            out[i, 0] = x >> 64
+    return out
+
+
+def _owners(lists: list[list], base: int) -> tuple[list, np.ndarray]:
+    """Flattened items of per-owner lists and each item's owner (`base` + list index)."""
+    lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+    return list(chain.from_iterable(lists)), np.repeat(np.arange(base, base + len(lists), dtype=np.int64), lengths)
+
+
+def _present(values: list) -> np.ndarray:
+    return np.fromiter(map(is_not, values, repeat(None)), bool, len(values))
+
+
+def _attr_columns(kvs: list, owner: np.ndarray, b) -> dict[str, np.ndarray]:
+    """Typed argument columns for key/values (strings interned: keys, then string values, then
+    JSON values, each in order)."""
+    m = len(kvs)
+    out: dict[str, Any] = {"owner": owner, "key": _intern([kv.key for kv in kvs], b.arg_keys)}
+    values = [kv.value for kv in kvs]
+    if None in values:
+        values = [_NULL if v is None else v for v in values]
+    sv = [v.stringValue for v in values]
+    iv = [v.intValue for v in values]
+    is_s = _present(sv)
+    is_i = _present(iv) & ~is_s
+    kind = np.where(is_s, np.int8(ArgKind.STRING), np.where(is_i, np.int8(ArgKind.INT), np.int8(ArgKind.JSON))).astype(np.int8)
+    ints = np.zeros(m, np.int64)
+    if is_i.any():
+        ints[is_i] = _ints([iv[r] for r in np.flatnonzero(is_i).tolist()] if not is_i.all() else iv)
+    strs = np.full(m, -1, np.int32)
+    if is_s.any():
+        strs[is_s] = _intern([sv[r] for r in np.flatnonzero(is_s).tolist()] if not is_s.all() else sv, b.arg_strings)
+    dbl = np.zeros(m, np.float64)
+    rest = np.flatnonzero(~(is_s | is_i))
+    if len(rest):
+        dv = [values[r].doubleValue for r in rest.tolist()]
+        is_d = _present(dv)
+        if is_d.any():
+            doubles = [x for x in dv if x is not None]
+            if not set(map(type, doubles)) <= {float}:  # ("NaN" and such, as text)
+                raise _Decline
+            kind[rest[is_d]] = ArgKind.DOUBLE
+            dbl[rest[is_d]] = doubles
+            rest = rest[~is_d]
+    for r in rest.tolist():
+        v = values[r]
+        if v.boolValue is not None:
+            kind[r] = ArgKind.BOOL
+            ints[r] = int(v.boolValue)
+        else:
+            py = any_value(v)
+            if isinstance(py, str):  # bytesValue: its base64 text
+                kind[r] = ArgKind.STRING
+                strs[r] = b.arg_strings.code(py)
+            else:
+                strs[r] = b.arg_strings.code(json.dumps(py, separators=(",", ":")))
+    out.update(kind=kind, int=ints, dbl=dbl, str=strs)
+    return out
+
+
+def _field_args(values: list, key: str, base: int, b) -> dict[str, np.ndarray]:
+    """Args from a per-span scalar field where it is set (non-empty / non-zero)."""
+    n = len(values)
+    if values and isinstance(values[0], str):
+        rows = np.flatnonzero(np.fromiter(map(bool, values), bool, n))
+        strs = _intern([values[i] for i in rows.tolist()], b.arg_strings)
+        ints = np.zeros(len(rows), np.int64)
+        kind = ArgKind.STRING
+    else:
+        all_ints = np.fromiter(values, np.int64, n)  # (OverflowError beyond int64: decline)
+        rows = np.flatnonzero(all_ints)
+        ints = all_ints[rows]
+        strs = np.full(len(rows), -1, np.int32)
+        kind = ArgKind.INT
+    return {"owner": rows + base, "key": np.full(len(rows), b.arg_keys.code(key), np.int32), "kind": np.full(len(rows), kind, np.int8),
+            "int": ints, "dbl": np.zeros(len(rows), np.float64), "str": strs}
+
+
+def _codes(values: list, names: dict[str, int]) -> np.ndarray:
+    """Span kinds or status codes as the walker reads them: 0..127, names mapped, else 0."""
+    try:
+        codes = np.fromiter(values, np.int64, len(values))
+        if not len(codes) or (codes.min() >= 0 and codes.max() < 128):
+            return codes.astype(np.int8)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return np.array([_code(v, names) for v in values], np.int8)
+
+
+def _code(value: Any, names: dict[str, int]) -> int:
+    if isinstance(value, int):
+        return value if 0 <= value < 128 else names.get(str(value), 0)
+    return names.get(value, 0)
+
+
+class _Appender:
+    """Batches turned into columns and appended to the collector's, which `rollback` cuts back
+    to where they were (string pools and resources keep what was added)."""
+
+    def __init__(self, col: SpanCollector) -> None:
+        self.col = col
+        self.n = 0
+        self.n_events = 0
+        self.n_links = 0
+        self.columns = _columns(col)
+        self.lengths = [len(a) for a in self.columns]
+        self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
+        self.resources: dict[bytes, int] = {}
+
+    def rollback(self) -> None:
+        for a, n in zip(self.columns, self.lengths):
+            del a[n:]
+        col = self.col
+        for d, first in ((col.status_message, self.row0), (col.l_attrs, self.link0)):
+            for k in [k for k in d if k >= first]:
+                del d[k]
+
+    def add(self, docs: list[TracesData]) -> None:
+        col = self.col
+        b = col.b
+        spans: list = []
+        groups: list[tuple[int, int, int]] = []  # (resource, category, spans) per scope
+        for doc in docs:
+            for rs in doc.resourceSpans or doc.batches or ():
+                attrs = rs.resource.attributes if rs.resource else []
+                raw = msgspec.json.encode(attrs)  # (a line's resource is mostly the one before)
+                res = self.resources.get(raw)
+                if res is None:
+                    res = self.resources[raw] = col.add_resource(_attrs(attrs))
+                for ss in rs.scopeSpans or rs.instrumentationLibrarySpans:
+                    scope = ss.scope or ss.instrumentationLibrary
+                    groups.append((res, b.categories.code(scope.name if scope and scope.name else "otel"), len(ss.spans)))
+                    spans += ss.spans
+        m = len(spans)
+        base = self.n
+        counts = [g[2] for g in groups]
+        p: dict[str, Any] = {"m": m}
+        # validate before anything is interned
+        p["start"] = _times([sp.startTimeUnixNano for sp in spans])
+        p["end"] = _times([sp.endTimeUnixNano for sp in spans])
+        trace = _ids([sp.traceId for sp in spans], 16)
+        p["trace_hi"], p["trace_lo"] = np.ascontiguousarray(trace[:, 0]), np.ascontiguousarray(trace[:, 1])
+        p["span_id"] = _ids([sp.spanId for sp in spans], 8)[:, 0]
+        p["parent_span_id"] = _ids([sp.parentSpanId for sp in spans], 8)[:, 0]
+        events, ev_owner = _owners([sp.events for sp in spans], base)
+        links, l_owner = _owners([sp.links for sp in spans], base)
+        ev_ts = _times([e.timeUnixNano for e in events])
+        l_trace = _ids([ln.traceId for ln in links], 16)
+        l_sid = _ids([ln.spanId for ln in links], 8)
+
+        p["kind"] = _codes([sp.kind for sp in spans], SPAN_KINDS)
+        statuses = [sp.status for sp in spans]
+        if None in statuses:
+            statuses = [_NO_STATUS if st is None else st for st in statuses]
+        p["status"] = _codes([st.code for st in statuses], STATUS_CODES)
+        messages = [st.message for st in statuses]
+        p["status_message"] = {base + i: msg for i, msg in enumerate(messages) if msg} if any(messages) else {}
+        p["resource"] = np.repeat(np.array([g[0] for g in groups], np.int32), counts)
+        p["cat"] = np.repeat(np.array([g[1] for g in groups], np.int32), counts)
+        p["name"] = _intern([sp.name for sp in spans], b.names)
+        kvs, owner = _owners([sp.attributes for sp in spans], base)
+        p["args"] = _attr_columns(kvs, owner, b)
+        p["extra_args"] = [
+            _field_args([sp.traceState for sp in spans], "otel.trace_state", base, b),
+            _field_args([sp.flags for sp in spans], "otel.flags", base, b),
+            _field_args([sp.droppedAttributesCount for sp in spans], "otel.dropped_attributes_count", base, b),
+            _field_args([sp.droppedEventsCount for sp in spans], "otel.dropped_events_count", base, b),
+            _field_args([sp.droppedLinksCount for sp in spans], "otel.dropped_links_count", base, b),
+        ]
+        p["ev_span"] = ev_owner
+        p["ev_ts"] = ev_ts
+        p["ev_name"] = _intern([e.name for e in events], b.names)
+        kvs, owner = _owners([e.attributes for e in events], self.n_events)
+        p["ev_args"] = _attr_columns(kvs, owner, b)
+        p["l_row"] = l_owner
+        p["l_hi"], p["l_lo"] = np.ascontiguousarray(l_trace[:, 0]), np.ascontiguousarray(l_trace[:, 1])
+        p["l_sid"] = np.ascontiguousarray(l_sid[:, 0])
+        p["l_attrs"] = {self.n_links + k: _attrs(ln.attributes) for k, ln in enumerate(links) if ln.attributes}
+        self._append(p)
+        self.n += m
+        self.n_events += len(events)
+        self.n_links += len(links)
+
+    def _append(self, p: dict[str, Any]) -> None:
+        col = self.col
+        b = col.b
+        row0, ev0, link0 = self.row0, self.ev0, self.link0  # (p's rows count from this reader's first)
+        col.trace_hi.frombytes(p["trace_hi"].tobytes())
+        col.trace_lo.frombytes(p["trace_lo"].tobytes())
+        col.span_id.frombytes(p["span_id"].tobytes())
+        col.parent_span_id.frombytes(p["parent_span_id"].tobytes())
+        col.kind.frombytes(p["kind"].tobytes())
+        col.status.frombytes(p["status"].tobytes())
+        col.status_message.update({row0 + r: v for r, v in p["status_message"].items()})
+        b.ts.frombytes(p["start"].tobytes())
+        col.end.frombytes(p["end"].tobytes())
+        b.name.frombytes(p["name"].astype(np.int32).tobytes())
+        b.cat.frombytes(p["cat"].astype(np.int32).tobytes())
+        b.correlation.frombytes(np.full(p["m"], -1, np.int64).tobytes())
+        col.resource.frombytes(p["resource"].astype(np.int32).tobytes())
+        for args in [p["args"]] + p["extra_args"]:
+            _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
+        col.ev_span.frombytes((p["ev_span"] + row0).tobytes())
+        col.ev_ts.frombytes(p["ev_ts"].tobytes())
+        col.ev_name.frombytes(p["ev_name"].astype(np.int32).tobytes())
+        e = col.ev_args
+        _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
+        col.l_row.frombytes((p["l_row"] + row0).tobytes())
+        col.l_hi.frombytes(p["l_hi"].tobytes())
+        col.l_lo.frombytes(p["l_lo"].tobytes())
+        col.l_sid.frombytes(p["l_sid"].tobytes())
+        col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
+
+
+def _columns(col: SpanCollector) -> list:
+    """Every array column `_Appender` appends to."""
+    b, e = col.b, col.ev_args
+    return [col.trace_hi, col.trace_lo, col.span_id, col.parent_span_id, col.kind, col.status, b.ts, col.end, b.name, b.cat,
+            b.correlation, col.resource, b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, col.ev_span, col.ev_ts,
+            col.ev_name, e.owner, e.key, e.kind, e.int, e.dbl, e.str, col.l_row, col.l_hi, col.l_lo, col.l_sid]
+
+
+def _append_args(owner, key, kind, int_, dbl, str_, a: dict[str, np.ndarray], shift: int) -> None:
+    if not len(a["owner"]):
+        return
+    owner.frombytes((a["owner"] + shift).astype(np.int64).tobytes())
+    key.frombytes(a["key"].astype(np.int32).tobytes())
+    kind.frombytes(a["kind"].astype(np.int8).tobytes())
+    int_.frombytes(a["int"].astype(np.int64).tobytes())
+    dbl.frombytes(a["dbl"].astype(np.float64).tobytes())
+    str_.frombytes(a["str"].astype(np.int32).tobytes())
