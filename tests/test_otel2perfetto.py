@@ -270,7 +270,7 @@ def test_version_and_help():
     assert main(["otel2perfetto", "--help"]) == 0
 
 
-def test_conversions_do_not_load_pandas_but_analyzers_still_can(tmp_path):
+def test_conversions_do_not_load_pandas_or_other_readers_but_analyzers_still_can(tmp_path):
     """pyarrow would import pandas (~50 MB) at its first array; the CLI lets that look fail
     for the conversions, and pandas still works afterwards for whoever needs it."""
     import subprocess
@@ -282,6 +282,8 @@ def test_conversions_do_not_load_pandas_but_analyzers_still_can(tmp_path):
         "from traceconv.cli import main\n"
         f"assert main(['-q', 'otel2perfetto', {str(FIX / 'sglang_pp2dp2tp2.jsonl')!r}, '-o', {str(out)!r}]) == 0\n"
         "assert 'pandas' not in sys.modules, 'a conversion imported pandas'\n"
+        "other = [m for m in ('traceconv.readers.kineto', 'traceconv.readers.nsys', 'sqlite3', 'pyarrow.json') if m in sys.modules]\n"
+        "assert not other, f'reading OTel loaded {other}'\n"
         "import pyarrow as pa\n"
         "df = pa.table({'a': [1, 2]}).to_pandas()\n"
         "import pandas as pd\n"

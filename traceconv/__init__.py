@@ -10,7 +10,14 @@ Not Perfetto's own `traceconv` (which converts *from* Perfetto's format).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from traceconv.errors import MalformedTraceError, TraceconvError, UnsupportedFormatError
+
+if TYPE_CHECKING:  # (for type checkers and editors; at run time see `__getattr__`)
+    from traceconv.model.trace import Trace
+    from traceconv.readers import read_kineto, read_otel, read_trace
+    from traceconv.writers import write_trace
 
 __version__ = "0.1.0"
 

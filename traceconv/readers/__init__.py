@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from traceconv.errors import UnsupportedFormatError
 from traceconv.model.merge import concat
 from traceconv.model.trace import Trace
 from traceconv.readers.otel_dump import read_otel
 from traceconv.readers.source import SQLITE_MAGIC, open_source
+
+if TYPE_CHECKING:
+    from traceconv.readers.kineto import read_kineto
+    from traceconv.readers.nsys import read_nsys
+    from traceconv.readers.parquet import is_dataset, read_dataset
 
 # imported at first use, so that reading one format loads only its reader (memory, start time)
 _LAZY = {"read_kineto": "kineto", "read_nsys": "nsys", "read_dataset": "parquet", "is_dataset": "parquet"}
