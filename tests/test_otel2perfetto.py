@@ -371,21 +371,26 @@ ODD_INPUTS = {
 }
 
 
+@pytest.mark.parametrize("form", ["jsonl", "array"])
 @pytest.mark.parametrize("case", sorted(ODD_INPUTS))
-def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case):
-    """Whatever the column fast path accepts becomes exactly what the line-by-line reader makes
-    of it (spans, args, flows, tracks, processes, counts); what it can't take it declines."""
+def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case, form):
+    """Whatever the column fast path accepts (JSON Lines, or a JSON array's documents) becomes
+    exactly what the span-by-span reader makes of it (spans, args, flows, tracks, processes,
+    counts); what it can't take it declines."""
     from traceconv.readers import otel_columns, otel_dump
 
     change, taken = ODD_INPUTS[case]
     lines = (FIX / "sglang_pp2dp2tp2.jsonl").read_text().splitlines()
     doc = json.loads(lines[0])
     change(doc)
-    path = tmp_path / "odd.jsonl"
-    path.write_text("\n".join([lines[1], json.dumps(doc)] + lines[2:]) + "\n")
+    docs = [lines[1], json.dumps(doc)] + lines[2:]
+    path = tmp_path / f"odd.{form}"
+    path.write_text("\n".join(docs) + "\n" if form == "jsonl" else "[" + ",\n".join(docs) + "]")
+    fast_path = "read_jsonl_columns" if form == "jsonl" else "read_documents_columns"
     results = []
-    monkeypatch.setattr(otel_dump, "read_jsonl_columns", lambda ls, col: results.append(otel_columns.read_jsonl_columns(ls, col)) or results[-1])
+    real = getattr(otel_columns, fast_path)
+    monkeypatch.setattr(otel_dump, fast_path, lambda d, col: results.append(real(d, col)) or results[-1])
     fast = _tables([path])
     assert (results[0] is not None) == taken
-    monkeypatch.setattr(otel_dump, "read_jsonl_columns", lambda ls, col: None)
+    monkeypatch.setattr(otel_dump, fast_path, lambda d, col: None)
     assert fast == _tables([path])

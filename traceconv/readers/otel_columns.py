@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
 from typing import Any
@@ -35,6 +35,7 @@ from traceconv.readers.otel_json import (
 )
 
 BATCH_BYTES = 1 << 22  # text decoded before it is turned into columns (bounds the structs alive)
+BATCH_SPANS = 1 << 14  # spans per batch of an already decoded JSON array
 _NULL = AnyValue()
 _NO_STATUS = Status()
 
@@ -45,21 +46,37 @@ class _Decline(Exception):
 
 def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None:
     """Read OTLP/JSON lines into `col`; None (its columns as they were) if the fast path can't."""
+
+    def documents() -> Iterator[tuple[TracesData, int]]:
+        for line in lines:
+            if line.isspace():
+                continue
+            doc = _decode_line(line)
+            if doc.resourceSpans is None and doc.batches is None:
+                raise _Decline  # (the line-by-line reader says what it is)
+            yield doc, len(line)
+
+    return _read(documents(), col, BATCH_BYTES)
+
+
+def read_documents_columns(docs: list[TracesData], col: SpanCollector) -> int | None:
+    """Decoded documents (a JSON array's) into `col`; None (its columns as they were) if the
+    fast path can't take them."""
+    return _read(((doc, _count_spans(doc)) for doc in docs), col, BATCH_SPANS)
+
+
+def _read(documents: Iterator[tuple[TracesData, int]], col: SpanCollector, batch: int) -> int | None:
+    """Append documents a batch at a time (each weighs its bytes or spans, `batch` in all)."""
     appender = _Appender(col)
     docs: list[TracesData] = []
     size = 0
     collect = gc.isenabled()
     gc.disable()  # (millions of new containers, none in a cycle: collections would only cost time)
     try:
-        for line in lines:
-            if line.isspace():
-                continue
-            doc = _decode_line(line)
-            if doc.resourceSpans is None and doc.batches is None:
-                raise _Decline
+        for doc, weight in documents:
             docs.append(doc)
-            size += len(line)
-            if size >= BATCH_BYTES:
+            size += weight
+            if size >= batch:
                 appender.add(docs)
                 docs, size = [], 0
         if docs:
@@ -71,6 +88,10 @@ def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None
         if collect:
             gc.enable()
     return appender.n
+
+
+def _count_spans(doc: TracesData) -> int:
+    return sum(len(ss.spans) for rs in doc.resourceSpans or doc.batches or () for ss in rs.scopeSpans or rs.instrumentationLibrarySpans)
 
 
 # ---- columns from structs -----------------------------------------------------------------

@@ -20,7 +20,7 @@ from traceconv.forked import trim_heap
 from traceconv.model.trace import Trace
 from traceconv.readers import otel_json, otel_proto
 from traceconv.readers.otel import SpanCollector
-from traceconv.readers.otel_columns import read_jsonl_columns
+from traceconv.readers.otel_columns import read_documents_columns, read_jsonl_columns
 from traceconv.readers.source import ZSTD_MAGIC, Source, open_source
 
 def read_otel(inputs: Iterable, *, progress=None) -> Trace:
@@ -58,10 +58,12 @@ def _read_source(source: Source, col: SpanCollector, progress, fast: bool = True
     if first == b"{":
         return _read_json_objects(source, col, progress, fast)
     if first == b"[":
-        data = source.stream.read()
-        walker = otel_json.JsonSpanWalker(col, source.name)
-        n = sum(walker.walk(doc) for doc in otel_json.iter_array(data, source.name))
-        _bad_ids(walker, col, source)
+        docs = list(otel_json.iter_array(source.stream.read(), source.name))
+        n = read_documents_columns(docs, col) if fast else None
+        if n is None:  # (declined: the same documents, span by span)
+            walker = otel_json.JsonSpanWalker(col, source.name)
+            n = sum(walker.walk(doc) for doc in docs)
+            _bad_ids(walker, col, source)
         return n
     if not stripped and len(head) < (1 << 16):
         raise MalformedTraceError("file holds only whitespace", source=source.name)
