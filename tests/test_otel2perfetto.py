@@ -358,6 +358,10 @@ ODD_INPUTS = {
                                                                      {"bytesValue": "AAE="}, {}, {"boolValue": False}, {"doubleValue": 2})], True),
     "kind_and_status_as_names": (lambda d: _first_span(d).update(kind="SPAN_KIND_SERVER", status={"code": "STATUS_CODE_ERROR", "message": "boom"}), True),
     "kind_out_of_range": (_set("kind", 300), True),
+    "kind_as_digit_text": (_set("kind", "2"), True),
+    "times_split_and_empty": (lambda d: [sp.update(startTimeUnixNano=t) for sp, t in
+                                         zip(d["resourceSpans"][0]["scopeSpans"][0]["spans"], ("1767225600 124368588", ""))], False),
+    "time_with_separator": (_set("endTimeUnixNano", "1767225600124368588,5"), False),
     "dropped_counts_trace_state_flags": (lambda d: _first_span(d).update(droppedAttributesCount=3, droppedEventsCount=1, droppedLinksCount=2,
                                                                         traceState="a=b", flags=1), True),
     "unknown_field": (_set("somethingNew", {"x": 1}), True),

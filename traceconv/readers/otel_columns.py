@@ -115,9 +115,11 @@ def _ints(values: list) -> np.ndarray:
     """int64 of ints or decimal strings (OTLP/JSON writes int64 as either): a malformed or
     out-of-range one declines."""
     try:
-        out = np.fromstring(" ".join(values), dtype=np.int64, sep=" ")  # (TypeError: not all strings)
-        if len(out) == len(values) and not (out == np.iinfo(np.int64).max).any():  # (strtoll saturates)
-            return out
+        text = ",".join(values)  # (TypeError: not all strings)
+        if text.count(",") == len(values) - 1:  # (no value holds the separator)
+            out = np.fromstring(text, dtype=np.int64, sep=",")  # (ValueError at anything else)
+            if len(out) == len(values) and not (out == np.iinfo(np.int64).max).any():  # (strtoll saturates)
+                return out
     except (TypeError, ValueError, DeprecationWarning):
         pass
     return np.array([int(v) for v in values], np.int64)  # ValueError / OverflowError → decline
@@ -233,12 +235,13 @@ def _field_args(values: list, key: str, base: int, b) -> dict[str, np.ndarray]:
 
 def _codes(values: list, names: dict[str, int]) -> np.ndarray:
     """Span kinds or status codes as the walker reads them: 0..127, names mapped, else 0."""
-    try:
-        codes = np.fromiter(values, np.int64, len(values))
-        if not len(codes) or (codes.min() >= 0 and codes.max() < 128):
-            return codes.astype(np.int8)
-    except (TypeError, ValueError, OverflowError):
-        pass
+    if set(map(type, values)) <= {int}:  # (numpy would also take "5" for 5; the walker doesn't)
+        try:
+            codes = np.fromiter(values, np.int64, len(values))
+            if not len(codes) or (codes.min() >= 0 and codes.max() < 128):
+                return codes.astype(np.int8)
+        except OverflowError:
+            pass
     return np.array([_code(v, names) for v in values], np.int8)
 
 
