@@ -201,6 +201,17 @@ class StringPool:
             self.values.append(s)
         return c
 
+    def codes_of(self, values: list) -> list[int]:
+        """Codes of many values at once (non-strings as their str), new ones added in order of
+        appearance: one C-level lookup pass, Python only for the misses."""
+        codes = list(map(self.codes.get, values))
+        if None in codes:
+            for k, c in enumerate(codes):
+                if c is None:
+                    v = values[k]
+                    codes[k] = self.code(v if isinstance(v, str) else str(v))
+        return codes
+
     def __len__(self) -> int:
         return len(self.values)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from traceconv.model.trace import INSTANT, StringPool, TraceBuilder
+from traceconv.model.trace import INSTANT, TraceBuilder
 from traceconv.readers.json_salvage import JSON_ERRORS
 
 GPU_CATEGORIES = frozenset(["kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "Kernel", "Memcpy", "Memset"])
@@ -200,8 +200,8 @@ def add_slices(b: TraceBuilder, tracks: TrackTable, raw_track: list[int], events
     b.ts.frombytes(ts.tobytes())
     b.dur.frombytes(dur.tobytes())
     b.parent.frombytes(np.full(n, -1, np.int64).tobytes())
-    b.name.fromlist(_codes(b.names, [e.name for e in events]))
-    cats = _codes(b.categories, [e.cat for e in events])
+    b.name.fromlist(b.names.codes_of([e.name for e in events]))
+    cats = b.categories.codes_of([e.cat for e in events])
     b.cat.fromlist(cats)
     keys = [(e.pid, e.tid) for e in events]
     track_ids = list(map(tracks.ids.get, keys))
@@ -226,17 +226,6 @@ def add_slices(b: TraceBuilder, tracks: TrackTable, raw_track: list[int], events
         corr[rows] = _correlations(list(compress(args, wanted.tolist())), stats)
     b.correlation.frombytes(corr.tobytes())
     return 0 if keep is None else int((~keep).sum())
-
-
-def _codes(pool: StringPool, values: list) -> list[int]:
-    """Pool codes of names or categories (non-strings as their str), in first-seen order."""
-    codes = list(map(pool.codes.get, values))
-    if None in codes:
-        for k, c in enumerate(codes):
-            if c is None:
-                v = values[k]
-                codes[k] = pool.code(v if isinstance(v, str) else str(v))
-    return codes
 
 
 def _correlations(args: list, stats) -> np.ndarray | list[int]:

@@ -141,18 +141,15 @@ class SpanCollector:
         if bad.any():
             dur[bad] = 0
         del start, end, bad
-        b.dur = array("q")
-        b.dur.frombytes(_bytes(dur))
+        b.dur = _array("q", dur)
         del dur
 
         parent = self._resolve_parents(n)
         thread_of = self._thread_of(n, parent)
         resource = _copy(self.resource, dtype=np.int32) if n else np.zeros(0, np.int32)
         track = self._tracks(n, parent, thread_of, resource)
-        b.parent = array("q")
-        b.parent.frombytes(_bytes(parent))
-        b.track = array("i")
-        b.track.frombytes(_bytes(track.astype(np.int32)))
+        b.parent = _array("q", parent)
+        b.track = _array("i", track.astype(np.int32))
         del parent, thread_of, resource
         self._add_flows(n)
         self.__dict__.pop("_index", None)  # (the span id index: flows were its last use)
@@ -529,9 +526,11 @@ def _copy(a: array, dtype) -> np.ndarray:
     return np.array(np.frombuffer(a, dtype=dtype)) if len(a) else np.zeros(0, dtype)
 
 
-def _bytes(a: np.ndarray) -> memoryview:
-    """The bytes of a contiguous array, without a copy (for `array.frombytes`)."""
-    return memoryview(a).cast("B")
+def _array(typecode: str, a: np.ndarray) -> array:
+    """An `array` column holding a contiguous numpy array's values (one copy, no temporary)."""
+    out = array(typecode)
+    out.frombytes(memoryview(a).cast("B"))
+    return out
 
 
 def _mix(hi: np.ndarray, lo: np.ndarray, sid: np.ndarray) -> np.ndarray:

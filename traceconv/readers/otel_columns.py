@@ -32,6 +32,7 @@ from traceconv.readers.otel_json import (
     _attrs,
     _decode_line,
     any_value,
+    code_of,
 )
 
 BATCH_BYTES = 1 << 22  # text decoded before it is turned into columns (bounds the structs alive)
@@ -98,17 +99,7 @@ def _count_spans(doc: TracesData) -> int:
 
 
 def _intern(values: list, pool: StringPool) -> np.ndarray:
-    """Pool codes of `values`, new strings interned in order of appearance."""
-    get = pool.codes.get
-    try:
-        return np.fromiter(map(get, values), np.int32, len(values))  # (TypeError at a new string)
-    except TypeError:
-        pass
-    codes = list(map(get, values))
-    code = pool.code
-    for i in [i for i, c in enumerate(codes) if c is None]:
-        codes[i] = code(values[i])
-    return np.array(codes, np.int32)
+    return np.array(pool.codes_of(values), np.int32)
 
 
 def _ints(values: list) -> np.ndarray:
@@ -234,7 +225,7 @@ def _field_args(values: list, key: str, base: int, b) -> dict[str, np.ndarray]:
 
 
 def _codes(values: list, names: dict[str, int]) -> np.ndarray:
-    """Span kinds or status codes as the walker reads them: 0..127, names mapped, else 0."""
+    """Span kinds or status codes as the walker reads them (`otel_json.code_of`)."""
     if set(map(type, values)) <= {int}:  # (numpy would also take "5" for 5; the walker doesn't)
         try:
             codes = np.fromiter(values, np.int64, len(values))
@@ -242,13 +233,7 @@ def _codes(values: list, names: dict[str, int]) -> np.ndarray:
                 return codes.astype(np.int8)
         except OverflowError:
             pass
-    return np.array([_code(v, names) for v in values], np.int8)
-
-
-def _code(value: Any, names: dict[str, int]) -> int:
-    if isinstance(value, int):
-        return value if 0 <= value < 128 else names.get(str(value), 0)
-    return names.get(value, 0)
+    return np.array([code_of(v, names) for v in values], np.int8)
 
 
 class _Appender:

@@ -144,6 +144,13 @@ def any_value(v: AnyValue | None) -> Any:
     return None
 
 
+def code_of(value: int | str, names: dict[str, int]) -> int:
+    """A span kind or status code: an int in 0..127, or its enum name; anything else is 0."""
+    if isinstance(value, int):
+        return value if 0 <= value < 128 else 0
+    return names.get(value, 0)
+
+
 def _int_or_text(v: int | str) -> int | str:
     """An intValue; one that is not an integer is kept as its text (nothing is dropped)."""
     try:
@@ -218,15 +225,14 @@ class JsonSpanWalker:
         col.trace_lo.append(tid & 0xFFFFFFFFFFFFFFFF)
         col.span_id.append(sid)
         col.parent_span_id.append(psid)
-        kind = sp.kind
-        col.kind.append(kind if isinstance(kind, int) and 0 <= kind < 128 else SPAN_KINDS.get(str(kind), 0))
+        col.kind.append(code_of(sp.kind, SPAN_KINDS))
         st = sp.status
         code = 0
         if st is not None:
-            code = st.code if isinstance(st.code, int) else STATUS_CODES.get(st.code, 0)
+            code = code_of(st.code, STATUS_CODES)
             if st.message:
                 col.status_message[row] = st.message
-        col.status.append(code if 0 <= code < 128 else 0)
+        col.status.append(code)
         b.ts.append(start)
         col.end.append(end)
         b.name.append(b.names.code(sp.name))
