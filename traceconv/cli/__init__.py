@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -41,24 +42,21 @@ def _register() -> None:
             importlib.import_module(f"traceconv.cli.{name}")
 
 
-def _lean_arrow_allocator() -> None:
+def _lean_arrow_allocator(pa) -> None:
     """Arrow allocates from the C library's malloc, which hands freed blocks back to the
     writer's numpy arrays; its default pool (mimalloc) keeps them: ~60 MB more peak RSS on a
     200k-span dump, no faster here. ``ARROW_DEFAULT_MEMORY_POOL`` still decides when set."""
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        import pyarrow as pa
-
         pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _arrow_without_pandas() -> None:
+def _arrow_without_pandas(pa) -> None:
     """pyarrow imports pandas at its first ``pa.array``/``pa.scalar``, to recognise pandas
     inputs: ~50 MB of memory and ~0.15 s that the conversions never use. Let that first look
     find no pandas; pyarrow still imports it when a pandas conversion asks (``to_pandas``), and
     the analyzers import it themselves."""
     if "pandas" in sys.modules:
         return
-    import pyarrow as pa
 
     class NoPandas:
         @staticmethod
@@ -73,11 +71,44 @@ def _arrow_without_pandas() -> None:
         sys.meta_path.remove(NoPandas)  # type: ignore[arg-type]
 
 
+def _setup_arrow(pa) -> None:
+    _arrow_without_pandas(pa)
+    _lean_arrow_allocator(pa)
+
+
+class _WhenArrowLoads:
+    """Sets pyarrow up right after something imports it. A conversion that never needs Arrow
+    (OTel → Perfetto) then never loads it: ~50 MB and ~0.1 s."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "pyarrow":
+            return None
+        sys.meta_path.remove(cls)  # type: ignore[arg-type]
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            run(module)
+            _setup_arrow(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _arrow_setup_at_import() -> None:
+    if "pyarrow" in sys.modules:
+        _setup_arrow(sys.modules["pyarrow"])
+    elif _WhenArrowLoads not in sys.meta_path:
+        sys.meta_path.insert(0, _WhenArrowLoads)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors become one line on stderr."""
-    _arrow_without_pandas()
+    _arrow_setup_at_import()
     _register()
-    _lean_arrow_allocator()
     try:
         cli.main(args=argv, prog_name="traceconv", standalone_mode=False)
     except click.exceptions.Abort:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 import numpy as np
-import pyarrow as pa
 
 from traceconv.cli import cli, output
 from traceconv.cli.convert import OTEL_SUFFIXES, _stats_line
 from traceconv.cli.tables import emit_table, resolve_format, table_options
 from traceconv.errors import DamagedInputError
-from traceconv.model.trace import COUNTER_SCHEMA, TRACK_SCHEMA, Trace, TrackKind
+from traceconv.model.trace import Trace, TrackKind
 
 COUNTER_TRACK = "in-flight micro-batches"
 
@@ -179,6 +176,10 @@ def _write_overlay(trace: Trace, samples, path: str, inputs: list[str]) -> None:
 
 def with_counters(trace: Trace, samples) -> Trace:
     """A copy of `trace` with one counter track per rank (in that rank's process) holding `samples`."""
+    import pyarrow as pa
+
+    from traceconv.model.arrow import COUNTER_SCHEMA, TRACK_SCHEMA
+
     if samples.empty:
         return trace
     tracks = trace.tracks
@@ -205,8 +206,7 @@ def with_counters(trace: Trace, samples) -> Trace:
          "value": pa.array(samples["value"].to_numpy(np.float64))},
         schema=COUNTER_SCHEMA,
     )
-    return dataclasses.replace(
-        trace,
+    return trace.replace(
         tracks=pa.concat_tables([tracks.cast(TRACK_SCHEMA), extra]),
         counters=pa.concat_tables([trace.counters.cast(COUNTER_SCHEMA), counters]),
     )

@@ -1,7 +1,7 @@
 """The columnar trace model every reader fills and every writer and analyzer reads.
 
-A `Trace` is a handful of Arrow tables keyed by integer ids, with int64 nanosecond timestamps
-(Unix epoch where the source has one):
+A `Trace` is a handful of tables keyed by integer ids, with int64 nanosecond timestamps (Unix
+epoch where the source has one):
 
 * ``processes``  process_id, pid, name, labels, sort_index
 * ``tracks``     track_id, process_id, tid, name, kind (``thread`` | ``gpu_stream`` | ``track`` |
@@ -16,6 +16,11 @@ A `Trace` is a handful of Arrow tables keyed by integer ids, with int64 nanoseco
 * ``flows``      flow_id, src, dst (slice rows): causal arrows such as launch → kernel
 * ``counters``   track_id, ts_ns, value
 
+Each table is an Arrow table (``trace.slices``, …). A trace made by a `TraceBuilder` holds
+its tables as numpy `Columns` and makes the Arrow table the first time one is asked for:
+`Trace.column`, `strings`, `rows`, `num_rows` and `has_column` read either without Arrow, so a
+conversion that only uses them never imports pyarrow (~50 MB and ~0.1 s).
+
 ``metadata`` holds per-source facts (file names, ranks, base times), ``stats`` counts what was
 repaired or dropped on the way in, by reason (like Perfetto's ``stats`` table), and
 ``warnings`` says it in words.
@@ -25,12 +30,10 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Iterable
 
 import numpy as np
-import pyarrow as pa
 
 
 class ArgKind(IntEnum):
@@ -78,92 +81,148 @@ DAMAGE_STATS = frozenset(
     ]
 )
 
-_STR = pa.dictionary(pa.int32(), pa.string())
-
-PROCESS_SCHEMA = pa.schema(
-    [
-        ("process_id", pa.int32()),
-        ("pid", pa.int64()),
-        ("name", pa.string()),
-        ("labels", pa.list_(pa.string())),
-        ("sort_index", pa.int64()),
-    ]
-)
-TRACK_SCHEMA = pa.schema(
-    [
-        ("track_id", pa.int32()),
-        ("process_id", pa.int32()),
-        ("tid", pa.int64()),
-        ("name", pa.string()),
-        ("kind", pa.string()),
-        ("sort_index", pa.int64()),
-    ]
-)
-SLICE_BASE_COLUMNS = ["ts_ns", "dur_ns", "track_id", "name", "category", "parent", "correlation"]
-SPAN_COLUMNS = {
-    "trace_id_hi": pa.uint64(),
-    "trace_id_lo": pa.uint64(),
-    "span_id": pa.uint64(),
-    "parent_span_id": pa.uint64(),
-    "span_kind": pa.int8(),
-    "status_code": pa.int8(),
-}
+TABLES = ("processes", "tracks", "slices", "args", "flows", "counters")
+_ROW_REFS = ("parent", "correlation", "owner")  # (the columns merged traces fill with -1)
 _SPAN_DTYPES = {"trace_id_hi": "u8", "trace_id_lo": "u8", "span_id": "u8", "parent_span_id": "u8", "span_kind": "i1", "status_code": "i1"}
-ARG_SCHEMA = pa.schema(
-    [
-        ("owner", pa.int64()),
-        ("key", _STR),
-        ("kind", pa.int8()),
-        ("int_value", pa.int64()),
-        ("double_value", pa.float64()),
-        ("string_value", _STR),
-    ]
-)
-FLOW_SCHEMA = pa.schema([("flow_id", pa.uint64()), ("src", pa.int64()), ("dst", pa.int64())])
-COUNTER_SCHEMA = pa.schema([("track_id", pa.int32()), ("ts_ns", pa.int64()), ("value", pa.float64())])
 
 
-@dataclass
+class Columns:
+    """A model table as numpy arrays, without Arrow: ``columns`` name → array (or list, for
+    the small process and track tables; dictionary-encoded columns hold int32 codes, -1 for
+    none), ``dictionaries`` name → the codes' strings, ``binary`` name → (int64 offsets,
+    bytes) of a variable-length binary column."""
+
+    __slots__ = ("binary", "columns", "dictionaries")
+
+    def __init__(self, columns: dict[str, Any], dictionaries: dict[str, list[str]] | None = None,
+                 binary: dict[str, tuple[np.ndarray, Any]] | None = None) -> None:
+        self.columns = columns
+        self.dictionaries = dictionaries or {}
+        self.binary = binary or {}
+
+    @property
+    def num_rows(self) -> int:
+        for values in self.columns.values():
+            return len(values)
+        for offsets, _ in self.binary.values():
+            return len(offsets) - 1
+        return 0
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns) + list(self.binary)
+
+
+class _Table:
+    """A `Trace` table attribute: the Arrow table, made from `Columns` at first use."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, trace: Trace | None, owner: type) -> Any:
+        if trace is None:
+            return self
+        table = trace._tables[self.name]
+        if isinstance(table, Columns):
+            from traceconv.model.arrow import to_arrow
+
+            table = trace._tables[self.name] = to_arrow(self.name, table)
+        return table
+
+    def __set__(self, trace: Trace, table: Any) -> None:
+        trace._tables[self.name] = table
+
+
 class Trace:
-    processes: pa.Table
-    tracks: pa.Table
-    slices: pa.Table
-    args: pa.Table
-    flows: pa.Table
-    counters: pa.Table
-    metadata: dict[str, Any] = field(default_factory=dict)
-    stats: Counter = field(default_factory=Counter)
-    warnings: list[str] = field(default_factory=list)
+    processes = _Table()
+    tracks = _Table()
+    slices = _Table()
+    args = _Table()
+    flows = _Table()
+    counters = _Table()
+
+    def __init__(self, processes: Any, tracks: Any, slices: Any, args: Any, flows: Any, counters: Any,
+                 metadata: dict[str, Any] | None = None, stats: Counter | None = None, warnings: list[str] | None = None) -> None:
+        self._tables: dict[str, Any] = dict(zip(TABLES, (processes, tracks, slices, args, flows, counters)))
+        self.metadata: dict[str, Any] = {} if metadata is None else metadata
+        self.stats: Counter = Counter() if stats is None else stats
+        self.warnings: list[str] = [] if warnings is None else warnings
+
+    def __repr__(self) -> str:
+        return f"Trace({self.num_slices} slices, {self.num_rows('tracks')} tracks, {self.num_rows('args')} args)"
+
+    def replace(self, **tables: Any) -> Trace:
+        """A copy with some tables replaced (metadata, stats and warnings shared)."""
+        return Trace(*(tables.get(name, self._tables[name]) for name in TABLES), self.metadata, self.stats, self.warnings)
 
     @property
     def num_slices(self) -> int:
-        return self.slices.num_rows
+        return self.num_rows("slices")
 
     @property
     def damage(self) -> int:
         """How many damaged-input items were skipped or repaired (see `DAMAGE_STATS`)."""
         return sum(v for k, v in self.stats.items() if k in DAMAGE_STATS)
 
+    def num_rows(self, table: str) -> int:
+        return self._tables[table].num_rows
+
+    def has_column(self, table: str, name: str) -> bool:
+        return name in self._tables[table].column_names
+
     def column(self, table: str, name: str) -> np.ndarray:
         """A column as numpy (dictionary columns give their int32 codes; in merged traces,
         missing OTel/Kineto-only values read as 0, or -1 for row references). A column of one
         chunk without nulls is the table's own memory (read-only), not a copy."""
-        chunked = getattr(self, table).column(name)
+        t = self._tables[table]
+        if isinstance(t, Columns):
+            values = t.columns[name]
+            return values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
+        import pyarrow as pa
+
+        chunked = t.column(name)
         col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         if pa.types.is_dictionary(col.type):
             col = col.indices
         if col.null_count and pa.types.is_integer(col.type):
-            col = col.fill_null(-1 if name in ("parent", "correlation", "owner") or pa.types.is_dictionary(getattr(self, table).schema.field(name).type) else 0)
+            col = col.fill_null(-1 if name in _ROW_REFS or pa.types.is_dictionary(t.schema.field(name).type) else 0)
         return col.to_numpy(zero_copy_only=False)
 
     def strings(self, table: str, name: str) -> list[str]:
         """The dictionary of a dictionary-encoded column (index = code)."""
-        col = getattr(self, table).column(name).combine_chunks()
-        return col.dictionary.to_pylist()
+        t = self._tables[table]
+        if isinstance(t, Columns):
+            return list(t.dictionaries[name])
+        return t.column(name).combine_chunks().dictionary.to_pylist()
 
-    def validate(self) -> "Trace":
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """The rows of a (small) table as dicts."""
+        t = self._tables[table]
+        if isinstance(t, Columns):
+            names = list(t.columns)
+            return [dict(zip(names, row)) for row in zip(*(v.tolist() if isinstance(v, np.ndarray) else v for v in t.columns.values()))]
+        return t.to_pylist()
+
+    def binary_chunks(self, table: str, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """A binary column as (int64 offsets, uint8 bytes) pairs, one per chunk, without copying
+        the bytes."""
+        t = self._tables[table]
+        if isinstance(t, Columns):
+            offsets, data = t.binary[name]
+            return [(offsets, np.frombuffer(data, np.uint8))]
+        import pyarrow as pa
+
+        out = []
+        for chunk in t.column(name).chunks:
+            _, offs, data = chunk.buffers()
+            otype = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+            offsets = np.frombuffer(offs, otype)[chunk.offset : chunk.offset + len(chunk) + 1].astype(np.int64)
+            out.append((offsets, np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)))
+        return out
+
+    def validate(self) -> Trace:
         """Check ids and row references once, so writers and analyzers need no defensive code."""
-        n = self.slices.num_rows
+        n = self.num_slices
         tracks = self.column("tracks", "track_id")
         if len(tracks) and not np.array_equal(tracks, np.arange(len(tracks))):
             raise ValueError("track ids must be 0..n-1 in order")
@@ -214,12 +273,6 @@ class StringPool:
 
     def __len__(self) -> int:
         return len(self.values)
-
-
-def dict_array(codes: array | np.ndarray, pool: StringPool | list[str]) -> pa.DictionaryArray:
-    values = pool.values if isinstance(pool, StringPool) else pool
-    idx = np.frombuffer(codes, dtype=np.int32) if isinstance(codes, array) else codes.astype(np.int32)
-    return pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), pa.array(values, pa.string()))
 
 
 def _np(a: array, dtype: str) -> np.ndarray:
@@ -325,70 +378,57 @@ class TraceBuilder:
 
     # -- result ----------------------------------------------------------------------------
     def build(self) -> Trace:
-        processes = pa.table(
+        processes = Columns(
             {
-                "process_id": pa.array(range(len(self.processes)), pa.int32()),
-                "pid": pa.array([p[0] for p in self.processes], pa.int64()),
-                "name": pa.array([p[1] for p in self.processes], pa.string()),
-                "labels": pa.array([p[2] for p in self.processes], pa.list_(pa.string())),
-                "sort_index": pa.array([p[3] for p in self.processes], pa.int64()),
-            },
-            schema=PROCESS_SCHEMA,
+                "process_id": np.arange(len(self.processes), dtype=np.int32),
+                "pid": [p[0] for p in self.processes],
+                "name": [p[1] for p in self.processes],
+                "labels": [p[2] for p in self.processes],
+                "sort_index": [p[3] for p in self.processes],
+            }
         )
-        tracks = pa.table(
+        tracks = Columns(
             {
-                "track_id": pa.array(range(len(self.tracks)), pa.int32()),
-                "process_id": pa.array([t[0] for t in self.tracks], pa.int32()),
-                "tid": pa.array([t[1] for t in self.tracks], pa.int64()),
-                "name": pa.array([t[2] for t in self.tracks], pa.string()),
-                "kind": pa.array([t[3] for t in self.tracks], pa.string()),
-                "sort_index": pa.array([t[4] for t in self.tracks], pa.int64()),
-            },
-            schema=TRACK_SCHEMA,
+                "track_id": np.arange(len(self.tracks), dtype=np.int32),
+                "process_id": [t[0] for t in self.tracks],
+                "tid": [t[1] for t in self.tracks],
+                "name": [t[2] for t in self.tracks],
+                "kind": [t[3] for t in self.tracks],
+                "sort_index": [t[4] for t in self.tracks],
+            }
         )
-        cols: dict[str, pa.Array] = {
-            "ts_ns": pa.array(_np(self.ts, "i8")),
-            "dur_ns": pa.array(_np(self.dur, "i8")),
-            "track_id": pa.array(_np(self.track, "i4")),
-            "name": dict_array(_np(self.name, "i4"), self.names),
-            "category": dict_array(_np(self.cat, "i4"), self.categories),
-            "parent": pa.array(_np(self.parent, "i8")),
-            "correlation": pa.array(_np(self.correlation, "i8")),
+        cols: dict[str, np.ndarray] = {
+            "ts_ns": _np(self.ts, "i8"),
+            "dur_ns": _np(self.dur, "i8"),
+            "track_id": _np(self.track, "i4"),
+            "name": _np(self.name, "i4"),
+            "category": _np(self.cat, "i4"),
+            "parent": _np(self.parent, "i8"),
+            "correlation": _np(self.correlation, "i8"),
         }
         if self.span is not None:
-            for key, typ in SPAN_COLUMNS.items():
-                cols[key] = pa.array(_np(self.span[key], _SPAN_DTYPES[key]), typ)
+            for key, dtype in _SPAN_DTYPES.items():
+                cols[key] = _np(self.span[key], dtype)
+        binary = {}
         if self.args_json is not None:
             ends = _np(self.args_end, "i8")
             offsets = np.zeros(len(ends) + 1, np.int64)
             offsets[1:] = ends
-            cols["args_json"] = pa.Array.from_buffers(
-                pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(self.args_json)]
-            )
-        slices = pa.table(cols)
-        str_codes = _np(self.a_str, "i4")
-        args = pa.table(
+            binary["args_json"] = (offsets, self.args_json)
+        slices = Columns(cols, {"name": self.names.values, "category": self.categories.values}, binary)
+        args = Columns(
             {
-                "owner": pa.array(_np(self.a_owner, "i8")),
-                "key": dict_array(_np(self.a_key, "i4"), self.arg_keys),
-                "kind": pa.array(_np(self.a_kind, "i1")),
-                "int_value": pa.array(_np(self.a_int, "i8")),
-                "double_value": pa.array(_np(self.a_dbl, "f8")),
-                "string_value": pa.DictionaryArray.from_arrays(
-                    pa.array(str_codes, pa.int32(), mask=str_codes < 0),
-                    pa.array(self.arg_strings.values, pa.string()),
-                ),
+                "owner": _np(self.a_owner, "i8"),
+                "key": _np(self.a_key, "i4"),
+                "kind": _np(self.a_kind, "i1"),
+                "int_value": _np(self.a_int, "i8"),
+                "double_value": _np(self.a_dbl, "f8"),
+                "string_value": _np(self.a_str, "i4"),
             },
-            schema=ARG_SCHEMA,
+            {"key": self.arg_keys.values, "string_value": self.arg_strings.values},
         )
-        flows = pa.table(
-            {"flow_id": pa.array(_np(self.f_id, "u8")), "src": pa.array(_np(self.f_src, "i8")), "dst": pa.array(_np(self.f_dst, "i8"))},
-            schema=FLOW_SCHEMA,
-        )
-        counters = pa.table(
-            {"track_id": pa.array(_np(self.c_track, "i4")), "ts_ns": pa.array(_np(self.c_ts, "i8")), "value": pa.array(_np(self.c_value, "f8"))},
-            schema=COUNTER_SCHEMA,
-        )
+        flows = Columns({"flow_id": _np(self.f_id, "u8"), "src": _np(self.f_src, "i8"), "dst": _np(self.f_dst, "i8")})
+        counters = Columns({"track_id": _np(self.c_track, "i4"), "ts_ns": _np(self.c_ts, "i8"), "value": _np(self.c_value, "f8")})
         return Trace(processes, tracks, slices, args, flows, counters, dict(self.metadata), Counter(self.stats), list(self.warnings))
 
 

@@ -6,7 +6,6 @@ import os
 from typing import TYPE_CHECKING
 
 from traceconv.errors import UnsupportedFormatError
-from traceconv.model.merge import concat
 from traceconv.model.trace import Trace
 from traceconv.readers.otel_dump import read_otel
 from traceconv.readers.source import SQLITE_MAGIC, open_source
@@ -80,6 +79,8 @@ def read_trace(inputs, *, rank_from: str | None = None) -> Trace:
         parts.append(read_otel(otel))
     if not parts:
         raise UnsupportedFormatError("no input")
+    from traceconv.model.merge import concat
+
     return concat(parts)
 
 

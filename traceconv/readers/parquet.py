@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 
 from traceconv.errors import MalformedTraceError, UnsupportedFormatError
-from traceconv.model.trace import ARG_SCHEMA, COUNTER_SCHEMA, FLOW_SCHEMA, PROCESS_SCHEMA, TRACK_SCHEMA, Trace
+from traceconv.model.arrow import ARG_SCHEMA, COUNTER_SCHEMA, FLOW_SCHEMA, PROCESS_SCHEMA, TRACK_SCHEMA
+from traceconv.model.trace import Trace
 from traceconv.writers.parquet import META_FILE, SCHEMA_VERSION
 
 

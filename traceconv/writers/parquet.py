@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from traceconv.model.trace import SPAN_COLUMNS, Trace
+from traceconv.model.arrow import SPAN_COLUMNS
+from traceconv.model.trace import Trace
 
 SCHEMA_VERSION = "traceconv-dataset/1"
 META_FILE = "_traceconv.json"

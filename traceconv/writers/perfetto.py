@@ -13,8 +13,8 @@ Layout of the output, all on one trusted packet sequence:
 
 Packets are encoded with numpy (`protowire`), not the protobuf runtime, chunk by chunk: the
 fixed-width header fields as byte matrices, then each packet's variable tail (annotations, flow
-ids, the Kineto args JSON straight from the trace's Arrow column) joined on by Arrow's
-``binary_join_element_wise``; only one chunk's bytes exist at a time.
+ids, the Kineto args JSON straight from the trace's own column) placed after its header
+(`protowire.append_tails`); only one chunk's bytes exist at a time. Arrow is not needed.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from __future__ import annotations
 from typing import BinaryIO, Callable
 
 import numpy as np
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from traceconv.forked import trim_heap
 from traceconv.model.layout import Layout, layout
@@ -68,14 +65,14 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     dur = trace.column("slices", "dur_ns")
     track = trace.column("slices", "track_id")
     parent = trace.column("slices", "parent")
-    lay = layout(ts, dur, track, parent, trace.tracks.num_rows)
+    lay = layout(ts, dur, track, parent, trace.num_rows("tracks"))
     trim_heap()  # (the lanes' Python lists are gone: their pages back before the encoders' arrays)
 
     lane_uuid = _write_descriptors(trace, lay, out)
     names = trace.strings("slices", "name")
     cats = trace.strings("slices", "category")
     keys = trace.strings("args", "key")
-    values = trace.strings("args", "string_value") if trace.args.num_rows else []
+    values = trace.strings("args", "string_value") if trace.num_rows("args") else []
     key_base = len(keys)
     value_base = len(values)
     system_values = SPAN_KIND_NAMES + STATUS_NAMES
@@ -97,9 +94,9 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     shift = -lowest if lowest < 0 else 0
 
     # per slice, the bytes that follow its packet header: debug annotations, flow ids, and the
-    # Chrome/Kineto args JSON (taken from the trace's own Arrow column, never copied whole)
+    # Chrome/Kineto args JSON (taken from the trace's own column, never copied whole)
     annotate = _annotation_tails(trace, key_base, value_base)
-    blobs = _flow_blobs(trace, ts, lay)
+    blobs = [Pieces.ragged(*blob) for blob in _flow_blobs(trace, ts, lay)]
     raw_json, json_len = _raw_json_args(trace)
     json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
     lane, lanes_per_track, not_nested = lay.lane, lay.lanes_per_track, lay.not_nested
@@ -113,7 +110,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
 
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
-    def encode(lo: int) -> pa.Buffer:
+    def encode(lo: int) -> np.ndarray:
         """The packets of events order[lo : lo + step], framed."""
         rows = order[lo : lo + step].astype(np.int64)
         m = len(rows)
@@ -146,7 +143,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                 Pieces.constant(pw.tag(TE_DOUBLE_COUNTER, 1), m, is_ctr),
                 pw.fixed64(ctr_value[cref].view(np.uint64), is_ctr),
             ]
-        tails: list[pa.Array] = []
+        tails: list[Pieces] = []
         if n:
             cat = cat_code[sref].astype(np.int64)
             head_cat = is_head & has_cat[cat]
@@ -166,15 +163,13 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                     Pieces.constant(json_name, m, has),
                     pw.varint(jl, has),
                 ]
-                for chunk, begin in raw_json:
-                    mine = has & (sref >= begin) & (sref < begin + len(chunk))
+                for offsets, data, begin in raw_json:
+                    mine = has & (sref >= begin) & (sref < begin + len(offsets) - 1)
                     if mine.any():
-                        tails.append(pc.take(chunk, pa.array(sref - begin, mask=~mine)))
+                        tails.append(Pieces(data, offsets[np.where(mine, sref - begin, 0)], np.where(mine, jl, 0)))
             tails += [tail(np.where(is_head, sref, -1)) for tail in annotate]
-            if blobs:
-                heads = pa.array(sref, mask=~is_head)
-                tails += [pc.take(b, heads).cast(pa.large_binary()) for b in blobs]
-        tail_len = sum((_value_lengths(t) for t in tails), np.zeros(m, np.int64))
+            tails += [blob.take(sref, is_head) for blob in blobs]
+        tail_len = sum((t.length for t in tails), np.zeros(m, np.int64))
         te_len = sum(p.length for p in te) + tail_len
         ts_piece = pw.varint(time.astype(np.uint64))
         te_len_piece = pw.varint(te_len)
@@ -188,22 +183,17 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             Pieces.constant(pw.tag(P_TRACK_EVENT, 2), m),
             te_len_piece,
         ]
-        head_data, head_off = pw.pack_dense(head + te)
-        if not tails:
-            return pa.py_buffer(head_data)
-        packets = pc.binary_join_element_wise(_binary(head_data, head_off), *tails, pa.scalar(b"", pa.large_binary()), null_handling="skip")
-        return packets.buffers()[2].slice(0, int(head_off[-1] + tail_len.sum()))
+        return pw.append_tails(pw.pack_dense(head + te), tails)
 
     # ~64 chunks: small traces keep less in flight (their fixed arrays are the larger part),
     # large ones pay the per-chunk overhead less often
     step = min(CHUNK, max(CHUNK // 4, -(-len(order) // 64)))
-    for data in _map_chunks(encode, range(0, len(order), step), workers):
-        out.write(data)
+    out.writelines(_map_chunks(encode, range(0, len(order), step), workers))
     return {
-        "slices": int(len(spans)),
+        "slices": len(spans),
         "instants": int(is_instant.sum()),
-        "counters": int(len(ctr_ts)),
-        "flows": int(trace.flows.num_rows),
+        "counters": len(ctr_ts),
+        "flows": trace.num_rows("flows"),
         "packets": len(order),
         "lanes": int(lanes_per_track.sum()),
         "not_nested": not_nested,
@@ -247,8 +237,8 @@ def _check_time_range(ts: np.ndarray, dur: np.ndarray, ctr_ts: np.ndarray) -> No
 
 def _write_descriptors(trace: Trace, lay: Layout, out: BinaryIO) -> np.ndarray:
     """Write process/thread/lane descriptors; return uuid[track, lane] (0 where unused)."""
-    procs = trace.processes.to_pylist()
-    tracks = trace.tracks.to_pylist()
+    procs = trace.rows("processes")
+    tracks = trace.rows("tracks")
     pids = unique_ids([p["pid"] for p in procs], base=1 << 22)
     tids = unique_ids([t["tid"] for t in tracks], base=1 << 23, groups=[t["process_id"] for t in tracks])
     first = True
@@ -332,45 +322,32 @@ def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list
 # ---- per-slice annotation and flow blobs ----------------------------------------------------
 
 
-def _annotation_tails(trace: Trace, key_base: int, value_base: int) -> list[Callable[[np.ndarray], pa.Array]]:
+def _annotation_tails(trace: Trace, key_base: int, value_base: int) -> list[Callable[[np.ndarray], Pieces]]:
     """Encoders of the `debug_annotations` fields, one per source: given the slices of a chunk's
-    packets (-1: none), their annotation bytes as an Arrow binary array. Encoded chunk by chunk,
-    so only one chunk's annotations exist at a time."""
+    packets (-1: none), their annotation bytes, one piece per packet. Encoded chunk by chunk, so
+    only one chunk's annotations exist at a time."""
     out = []
-    if trace.args.num_rows:
+    if trace.num_rows("args"):
         out.append(_arg_annotations(trace))
-    if "span_id" in trace.slices.column_names:
+    if trace.has_column("slices", "span_id"):
         out.append(_span_annotations(trace, key_base, value_base))
     return out
 
 
-def _rows_tail(slices: np.ndarray, first: np.ndarray | None, count: np.ndarray, encode_rows) -> pa.Array:
+def _rows_tail(slices: np.ndarray, first: np.ndarray | None, count: np.ndarray, encode_rows) -> Pieces:
     """Bytes for each packet: the encodings of rows first[s] .. first[s] + count[s] - 1 of its
-    slice s (none where s < 0; `first` None: row s), as one binary array.
+    slice s (none where s < 0; `first` None: row s), one piece per packet.
     ``encode_rows(rows) -> (data, offsets)`` is called on bounded batches of rows."""
     c = np.where(slices >= 0, count[np.maximum(slices, 0)], 0).astype(np.int64)
     bounds = np.zeros(len(slices) + 1, np.int64)
     np.cumsum(c, out=bounds[1:])
     total = int(bounds[-1])
     if not total:
-        return _binary(np.zeros(0, np.uint8), np.zeros(len(slices) + 1, np.int64))
+        return Pieces.ragged(np.zeros(0, np.uint8), np.zeros(len(slices) + 1, np.int64))
     f = np.where(c > 0, slices if first is None else first[np.maximum(slices, 0)], 0)
     rows = np.repeat(f - bounds[:-1], c) + np.arange(total)
     data, offsets = _in_batches(total, lambda lo, hi: encode_rows(rows[lo:hi]))
-    return _binary(data, offsets[bounds])
-
-
-def _binary(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
-    """numpy bytes + offsets as an Arrow array, no copy: ``binary`` for int32 offsets, else
-    ``large_binary``."""
-    if offsets.dtype == np.int32:
-        return pa.BinaryArray.from_buffers(pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def _value_lengths(arr: pa.Array) -> np.ndarray:
-    return pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return Pieces.ragged(data, offsets[bounds])
 
 
 def _wrap_annotation(body: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +367,7 @@ def _in_batches(n: int, encode, step: int = 1 << 16) -> tuple[np.ndarray, np.nda
     return (np.concatenate(datas) if datas else np.zeros(0, np.uint8)), offsets
 
 
-def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
+def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
     """The args of each packet's slice (in their order), encoded per chunk."""
     owner = trace.column("args", "owner")
     perm = np.argsort(owner, kind="stable") if len(owner) > 1 and (np.diff(owner) < 0).any() else None
@@ -405,8 +382,7 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
     key_all = trace.column("args", "key")
     ival_all = trace.column("args", "int_value")
     dval_all = trace.column("args", "double_value")
-    scol = trace.args.column("string_value").combine_chunks()
-    svals_all = scol.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    svals_all = trace.column("args", "string_value")
     strings = None
 
     def encode(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -431,7 +407,7 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], pa.Array]:
             pieces += [Pieces.constant(pw.tag(DA_DOUBLE, 1), m, is_dbl), pw.fixed64(dval.view(np.uint64), is_dbl)]
         if is_json.any():
             if strings is None:
-                strings = scol.dictionary.to_pylist()
+                strings = trace.strings("args", "string_value")
             pieces.append(_json_values(np.flatnonzero(is_json), svals, strings, m))
         return _wrap_annotation(pw.concat(pieces))
 
@@ -485,7 +461,7 @@ def _hex_pieces(values: np.ndarray, width: int) -> Pieces:
     return Pieces.dense(mat, np.full(len(v), width, np.int64))
 
 
-def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[[np.ndarray], pa.Array]:
+def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[[np.ndarray], Pieces]:
     """trace_id, span_id, parent_span_id, otel.kind, otel.status_code for OTel spans, encoded
     per chunk.
 
@@ -529,37 +505,37 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
     return lambda slices: _rows_tail(slices, None, count, encode)
 
 
-def _raw_json_args(trace: Trace) -> tuple[list[tuple[pa.Array, int]], np.ndarray]:
-    """The ``args`` JSON column's chunks (as ``large_binary``, with their first slice row) and,
-    per slice, the length to write (absent or ``{}`` → 0). Written as one ``legacy_json_value``
-    annotation named ``args``: trace processor expands it into ``debug.args.*``, byte for byte
-    as in the source file."""
-    if "args_json" not in trace.slices.column_names or not trace.num_slices:
+def _raw_json_args(trace: Trace) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], np.ndarray]:
+    """The ``args`` JSON column's chunks (int64 offsets, bytes, first slice row) and, per slice,
+    the length to write (absent or ``{}`` → 0). Written as one ``legacy_json_value`` annotation
+    named ``args``: trace processor expands it into ``debug.args.*``, byte for byte as in the
+    source file."""
+    if not trace.has_column("slices", "args_json") or not trace.num_slices:
         return [], np.zeros(0, np.int32)
     chunks = []
     json_len = np.zeros(trace.num_slices, np.int32)
     begin = 0
-    for chunk in trace.slices.column("args_json").chunks:
-        if not pa.types.is_large_binary(chunk.type):
-            chunk = chunk.cast(pa.large_binary())
-        for lo in range(0, len(chunk), 1 << 16):  # (in pieces: no temporaries the size of the trace)
-            length = _value_lengths(chunk.slice(lo, 1 << 16))
+    for offsets, data in trace.binary_chunks("slices", "args_json"):
+        n = len(offsets) - 1
+        for lo in range(0, n, 1 << 16):  # (in pieces: no temporaries the size of the trace)
+            length = np.diff(offsets[lo : lo + (1 << 16) + 1])
             if json_len.dtype == np.int32 and length.max() >= (1 << 31):
                 json_len = json_len.astype(np.int64)
             json_len[begin + lo : begin + lo + len(length)] = np.where(length > 2, length, 0)  # skip "{}"
-        if len(chunk):
-            chunks.append((chunk, begin))
-        begin += len(chunk)
+        if n:
+            chunks.append((offsets, data, begin))
+        begin += n
     return (chunks if json_len.any() else []), json_len
 
 
-def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[pa.Array]:
-    """Per slice, `flow_ids` on the flow's earlier slice and `terminating_flow_ids` on the later.
+def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per slice, `flow_ids` on the flow's earlier slice and `terminating_flow_ids` on the later,
+    as (bytes, offsets per slice).
 
     Trace processor reads events in time order and ignores a termination it meets before the
     flow began, so the arrow's first end must be the slice that begins first.
     """
-    if not trace.flows.num_rows:
+    if not trace.num_rows("flows"):
         return []
     n = trace.num_slices
     fid = trace.column("flows", "flow_id").astype("<u8", copy=False)
@@ -580,11 +556,11 @@ def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[pa.Array]:
         entries = np.empty((len(owner), width), np.uint8)
         entries[:, : len(tag)] = tag
         entries[:, len(tag) :] = fid[np.argsort(owner, kind="stable")].view(np.uint8).reshape(-1, 8)
-        offsets = np.zeros(n + 1, np.int32 if len(owner) * width < (1 << 31) else np.int64)
+        offsets = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
         offsets *= width
         del owner
-        result.append(_binary(entries.reshape(-1), offsets))
+        result.append((entries.reshape(-1), offsets))
     return result
 
 
@@ -592,7 +568,7 @@ _ENCODE = None  # the chunk encoder the forked workers inherit
 
 
 def _encode_in_worker(lo: int) -> bytes:
-    return _ENCODE(lo).to_pybytes()  # type: ignore[misc]
+    return _ENCODE(lo).tobytes()  # type: ignore[misc]
 
 
 def _map_chunks(encode, starts: range, workers: int):

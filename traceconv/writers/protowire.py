@@ -32,27 +32,27 @@ class Pieces:
     const: bool = False
 
     @staticmethod
-    def constant(value: bytes, n: int, mask: np.ndarray | None = None) -> "Pieces":
+    def constant(value: bytes, n: int, mask: np.ndarray | None = None) -> Pieces:
         length = np.full(n, len(value), dtype=np.int64)
         if mask is not None:
             length[~mask] = 0
         return Pieces(np.frombuffer(value, dtype=np.uint8), np.zeros(n, dtype=np.int64), length, len(value), True)
 
     @staticmethod
-    def ragged(data: np.ndarray, offsets: np.ndarray) -> "Pieces":
+    def ragged(data: np.ndarray, offsets: np.ndarray) -> Pieces:
         """Row i is ``data[offsets[i]:offsets[i+1]]`` (Arrow's binary layout)."""
         offsets = offsets.astype(np.int64, copy=False)
         return Pieces(data, offsets[:-1], np.diff(offsets))
 
     @staticmethod
-    def dense(matrix: np.ndarray, length: np.ndarray) -> "Pieces":
+    def dense(matrix: np.ndarray, length: np.ndarray) -> Pieces:
         n, w = matrix.shape
         return Pieces(np.ascontiguousarray(matrix).ravel(), np.arange(n, dtype=np.int64) * w, length, w)
 
-    def masked(self, mask: np.ndarray) -> "Pieces":
+    def masked(self, mask: np.ndarray) -> Pieces:
         return Pieces(self.data, self.start, np.where(mask, self.length, 0), self.width, self.const)
 
-    def take(self, rows: np.ndarray, mask: np.ndarray | None = None) -> "Pieces":
+    def take(self, rows: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
         """The pieces of `rows` (a ragged view; `mask` zeroes rows)."""
         length = self.length[rows]
         if mask is not None:
@@ -190,6 +190,45 @@ def gather_segments(buf: np.ndarray, seg_src: np.ndarray, seg_len: np.ndarray) -
         idx += np.arange(int(offsets[hi] - offsets[lo]), dtype=itype)
         out[offsets[lo] : offsets[hi]] = buf[idx]
     return out, offsets
+
+
+def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np.ndarray:
+    """Row i of `head` (data, offsets), then row i of each tail, row after row, as one buffer.
+
+    Only the tails' bytes are moved one by one (a computed destination each); the head's fill
+    the remaining places in order, through a mask.
+    """
+    data, offsets = head
+    head_len = np.diff(offsets)
+    row_len = head_len + sum((t.length for t in tails), np.zeros(len(head_len), np.int64))
+    ends = np.cumsum(row_len)
+    total = int(ends[-1]) if len(ends) else 0
+    if total == len(data):
+        return data
+    out = np.empty(total, np.uint8)
+    is_tail = np.zeros(total, bool)
+    itype = np.int32 if total < (1 << 31) - 1 and max(t.data.shape[0] for t in tails) < (1 << 31) - 1 else np.int64
+    at = ends - row_len + head_len  # where each row's next tail goes
+    for t in tails:
+        keep = t.length > 0
+        lens = t.length[keep]
+        n = int(lens.sum())
+        if n:
+            before = np.cumsum(lens) - lens  # (bytes of this tail in earlier rows)
+            step = np.arange(n, dtype=itype)
+            dst = np.repeat((at[keep] - before).astype(itype), lens)
+            dst += step
+            src = t.start[keep]
+            if np.array_equal(src[1:], src[:-1] + lens[:-1]):  # (already row after row)
+                out[dst] = t.data[src[0] : src[0] + n]
+            else:
+                idx = np.repeat((src - before).astype(itype), lens)
+                idx += step
+                out[dst] = t.data[idx]
+            is_tail[dst] = True
+        at += t.length
+    out[~is_tail] = data
+    return out
 
 
 def length_delimited(field: int, body: tuple[np.ndarray, np.ndarray], mask: np.ndarray | None = None) -> list[Pieces]:
