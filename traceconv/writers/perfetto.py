@@ -52,7 +52,6 @@ SPAN_KIND_NAMES = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "C
 STATUS_NAMES = ["UNSET", "OK", "ERROR"]
 SYSTEM_KEYS = ["trace_id", "span_id", "parent_span_id", "otel.kind", "otel.status_code", "args"]
 DA_LEGACY_JSON = 9
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str, int]:
@@ -183,7 +182,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             Pieces.constant(pw.tag(P_TRACK_EVENT, 2), m),
             te_len_piece,
         ]
-        return pw.append_tails(pw.pack_dense(head + te), tails)
+        return pw.append_tails(pw.pack_dense(head + te), tails)[0]
 
     # ~64 chunks: small traces keep less in flight (their fixed arrays are the larger part),
     # large ones pay the per-chunk overhead less often
@@ -350,8 +349,10 @@ def _rows_tail(slices: np.ndarray, first: np.ndarray | None, count: np.ndarray, 
     return Pieces.ragged(data, offsets[bounds])
 
 
-def _wrap_annotation(body: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return pw.concat(pw.length_delimited(TE_DEBUG, body))
+def _wrap_annotation(body: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
+    """One ``debug_annotations`` field per row around the pieces of its body, in one pass."""
+    m = len(body[0].length)
+    return pw.concat([Pieces.constant(pw.tag(TE_DEBUG, 2), m), pw.varint(sum(p.length for p in body))] + body)
 
 
 def _in_batches(n: int, encode, step: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
@@ -384,6 +385,7 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
     dval_all = trace.column("args", "double_value")
     svals_all = trace.column("args", "string_value")
     strings = None
+    json_blobs: dict[int, bytes] = {}
 
     def encode(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nonlocal strings
@@ -408,23 +410,27 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
         if is_json.any():
             if strings is None:
                 strings = trace.strings("args", "string_value")
-            pieces.append(_json_values(np.flatnonzero(is_json), svals, strings, m))
-        return _wrap_annotation(pw.concat(pieces))
+            pieces.append(_json_values(np.flatnonzero(is_json), svals, strings, m, json_blobs))
+        return _wrap_annotation(pieces)
 
     return lambda slices: _rows_tail(slices, first, count, encode)
 
 
-def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int) -> Pieces:
-    """Arrays and objects become nested `array_values` / `dict_entries` (rare: Python)."""
+def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int, done: dict[int, bytes]) -> Pieces:
+    """Arrays and objects become nested `array_values` / `dict_entries` (rare: Python; each
+    distinct JSON text is encoded once, kept in `done` by its string code)."""
     import json
 
     blobs = []
-    for r in rows.tolist():
-        try:
-            value = json.loads(strings[svals[r]])
-        except (ValueError, IndexError):
-            value = strings[svals[r]] if svals[r] >= 0 else None
-        blobs.append(encode_message(_nested_fields(value)))
+    for code in svals[rows].tolist():
+        blob = done.get(code)
+        if blob is None:
+            try:
+                value = json.loads(strings[code])
+            except (ValueError, IndexError):
+                value = strings[code] if code >= 0 else None
+            blob = done[code] = encode_message(_nested_fields(value))
+        blobs.append(blob)
     offsets = np.zeros(m + 1, dtype=np.int64)
     lengths = np.zeros(m, dtype=np.int64)
     lengths[rows] = [len(b) for b in blobs]
@@ -452,13 +458,13 @@ def _nested_fields(value) -> list:
     return [(DA_STRING, "null")]
 
 
-def _hex_pieces(values: np.ndarray, width: int) -> Pieces:
-    """Lower-case hex text of uint64 values, `width` (<= 16) chars each."""
-    v = values.astype(np.uint64)
-    shifts = (np.arange(width - 1, -1, -1, dtype=np.uint64) * np.uint64(4))[None, :]
-    nibbles = ((v[:, None] >> shifts) & np.uint64(0xF)).astype(np.intp)
-    mat = _HEX[nibbles]
-    return Pieces.dense(mat, np.full(len(v), width, np.int64))
+def _hex_pieces(*columns: np.ndarray) -> Pieces:
+    """Lower-case hex text of uint64 values, 16 chars each, the columns' side by side."""
+    ids = np.empty((len(columns[0]), len(columns)), ">u8")
+    for k, c in enumerate(columns):
+        ids[:, k] = c
+    text = np.frombuffer(ids.tobytes().hex().encode("ascii"), np.uint8)
+    return Pieces.dense(text.reshape(len(ids), 16 * len(columns)), np.full(len(ids), 16 * len(columns), np.int64))
 
 
 def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[[np.ndarray], Pieces]:
@@ -494,9 +500,9 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
         kind_iid = value_base + np.clip(kind, 0, 5) + 1
         status_iid = value_base + len(SPAN_KIND_NAMES) + np.clip(status, 0, 2) + 1
         pieces = (
-            annotation(0, text([_hex_pieces(cols["trace_id_hi"][rows], 16), _hex_pieces(cols["trace_id_lo"][rows], 16)], 32))
-            + annotation(1, text([_hex_pieces(span_id[rows], 16)], 16))
-            + annotation(2, text([_hex_pieces(psid, 16)], 16), has_parent)
+            annotation(0, text([_hex_pieces(cols["trace_id_hi"][rows], cols["trace_id_lo"][rows])], 32))
+            + annotation(1, text([_hex_pieces(span_id[rows])], 16))
+            + annotation(2, text([_hex_pieces(psid)], 16), has_parent)
             + annotation(3, interned(kind_iid))
             + annotation(4, interned(status_iid), has_status)
         )

@@ -81,6 +81,8 @@ def varint(values: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
             break
         length += hit
     w = int(length.max()) if v.shape[0] else 1
+    if w == 1:  # (all below 128: the bytes are the values)
+        return Pieces.dense(v.astype(np.uint8).reshape(-1, 1), length if mask is None else np.where(mask, length, 0))
     mat = ((v[:, None] >> _SHIFTS[None, :w]) & np.uint64(0x7F)).astype(np.uint8)
     if w > 1:
         mat |= (np.arange(w)[None, :] < (length[:, None] - 1)).astype(np.uint8) << 7
@@ -110,6 +112,9 @@ def concat(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
     fixed-width pieces are packed as byte matrices compacted by a mask; the resulting runs and
     the ragged pieces are then copied into place with computed byte indices, in batches.
     """
+    lead = next((k for k, p in enumerate(pieces) if p.width is None), len(pieces))
+    if 0 < lead < len(pieces) and all(p.width is None for p in pieces[lead:]):  # (ragged pieces last)
+        return append_tails(pack_dense(pieces[:lead]), pieces[lead:])
     runs: list[Pieces] = []
     dense: list[Pieces] = []
     for p in pieces:
@@ -192,8 +197,9 @@ def gather_segments(buf: np.ndarray, seg_src: np.ndarray, seg_len: np.ndarray) -
     return out, offsets
 
 
-def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np.ndarray:
-    """Row i of `head` (data, offsets), then row i of each tail, row after row, as one buffer.
+def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
+    """Row i of `head` (data, offsets), then row i of each tail, row after row: ``(data,
+    offsets)`` like `concat`'s.
 
     Only the tails' bytes are moved one by one (a computed destination each); the head's fill
     the remaining places in order, through a mask.
@@ -201,10 +207,12 @@ def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np
     data, offsets = head
     head_len = np.diff(offsets)
     row_len = head_len + sum((t.length for t in tails), np.zeros(len(head_len), np.int64))
-    ends = np.cumsum(row_len)
+    out_offsets = np.zeros(len(row_len) + 1, np.int64)
+    ends = out_offsets[1:]
+    np.cumsum(row_len, out=ends)
     total = int(ends[-1]) if len(ends) else 0
     if total == len(data):
-        return data
+        return data, out_offsets
     out = np.empty(total, np.uint8)
     is_tail = np.zeros(total, bool)
     itype = np.int32 if total < (1 << 31) - 1 and max(t.data.shape[0] for t in tails) < (1 << 31) - 1 else np.int64
@@ -228,7 +236,7 @@ def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np
             is_tail[dst] = True
         at += t.length
     out[~is_tail] = data
-    return out
+    return out, out_offsets
 
 
 def length_delimited(field: int, body: tuple[np.ndarray, np.ndarray], mask: np.ndarray | None = None) -> list[Pieces]:
