@@ -177,7 +177,14 @@ class Trace:
         t = self._tables[table]
         if isinstance(t, Columns):
             values = t.columns[name]
-            return values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object if values and isinstance(values[0], str) else None)
+            if isinstance(values, np.ndarray):
+                return values
+            if all(isinstance(v, int) for v in values):
+                return np.array(values, np.int32 if name.endswith("_id") else np.int64)
+            out = np.empty(len(values), object)  # (strings, label lists)
+            for i, v in enumerate(values):
+                out[i] = v
+            return out
         import pyarrow as pa
 
         chunked = t.column(name)
