@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from traceconv.model.trace import TABLES, Columns, Trace, TraceBuilder, TrackKind
+from traceconv.writers import arrow_join
 from traceconv.writers import protowire as pw
 
 
@@ -56,6 +57,7 @@ def test_concat_and_append_tails_join_each_rows_pieces(case):
     want = [b"".join(_row(p, i) for p in dense + tails) for i in range(n)]
     assert [data[offsets[i] : offsets[i + 1]].tobytes() for i in range(n)] == want
     assert len(data) == sum(map(len, want))
+    assert arrow_join.append_tails(pw.pack_dense(dense), tails).tobytes() == data.tobytes()
 
 
 def test_varint_matches_the_scalar_encoder():

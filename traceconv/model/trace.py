@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Iterable
 from enum import IntEnum
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -95,7 +95,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     # per slice, the bytes that follow its packet header: debug annotations, flow ids, and the
     # Chrome/Kineto args JSON (taken from the trace's own column, never copied whole)
     annotate = _annotation_tails(trace, key_base, value_base)
-    blobs = [Pieces.ragged(*blob) for blob in _flow_blobs(trace, ts, lay)]
+    blobs = _flow_blobs(trace, ts, lay)
     raw_json, json_len = _raw_json_args(trace)
     json_name = pw.tag(DA_NAME_IID, 0) + pw.encode_varint(key_base + SYSTEM_KEYS.index("args") + 1) + pw.tag(DA_LEGACY_JSON, 2)
     lane, lanes_per_track, not_nested = lay.lane, lay.lanes_per_track, lay.not_nested
@@ -106,6 +106,13 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     cat_code = trace.column("slices", "category")
     has_cat = np.array([bool(c) for c in cats] + [False], dtype=bool)
     ctr_value = trace.column("counters", "value")
+
+    if raw_json:  # (long tails: Arrow's join copies them a piece at a time; the JSON readers loaded it)
+        from traceconv.writers.arrow_join import append_tails as join
+    else:
+
+        def join(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np.ndarray:
+            return pw.append_tails(head, tails)[0]
 
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
@@ -167,7 +174,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                     if mine.any():
                         tails.append(Pieces(data, offsets[np.where(mine, sref - begin, 0)], np.where(mine, jl, 0)))
             tails += [tail(np.where(is_head, sref, -1)) for tail in annotate]
-            tails += [blob.take(sref, is_head) for blob in blobs]
+            tails += [_slice_rows(data, offsets, sref, is_head) for data, offsets in blobs]
         tail_len = sum((t.length for t in tails), np.zeros(m, np.int64))
         te_len = sum(p.length for p in te) + tail_len
         ts_piece = pw.varint(time.astype(np.uint64))
@@ -182,7 +189,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             Pieces.constant(pw.tag(P_TRACK_EVENT, 2), m),
             te_len_piece,
         ]
-        return pw.append_tails(pw.pack_dense(head + te), tails)[0]
+        return join(pw.pack_dense(head + te), tails)
 
     # ~64 chunks: small traces keep less in flight (their fixed arrays are the larger part),
     # large ones pay the per-chunk overhead less often
@@ -534,6 +541,12 @@ def _raw_json_args(trace: Trace) -> tuple[list[tuple[np.ndarray, np.ndarray, int
     return (chunks if json_len.any() else []), json_len
 
 
+def _slice_rows(data: np.ndarray, offsets: np.ndarray, slices: np.ndarray, mask: np.ndarray) -> Pieces:
+    """The bytes of each packet's slice (where `mask`) in a per-slice ragged column."""
+    start = offsets[slices].astype(np.int64)
+    return Pieces(data, start, np.where(mask, offsets[slices + 1] - start, 0))
+
+
 def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per slice, `flow_ids` on the flow's earlier slice and `terminating_flow_ids` on the later,
     as (bytes, offsets per slice).
@@ -562,7 +575,7 @@ def _flow_blobs(trace: Trace, ts: np.ndarray, lay: Layout) -> list[tuple[np.ndar
         entries = np.empty((len(owner), width), np.uint8)
         entries[:, : len(tag)] = tag
         entries[:, len(tag) :] = fid[np.argsort(owner, kind="stable")].view(np.uint8).reshape(-1, 8)
-        offsets = np.zeros(n + 1, np.int64)
+        offsets = np.zeros(n + 1, np.int32 if len(owner) * width < (1 << 31) else np.int64)
         np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
         offsets *= width
         del owner
