@@ -38,12 +38,12 @@ def _tables(trace) -> tuple:
 
 
 def _same_as_line_by_line(trace) -> None:
-    fast = otel_dump.read_jsonl_columns, otel_dump.read_documents_columns
-    otel_dump.read_jsonl_columns = otel_dump.read_documents_columns = lambda docs, col: None
+    fast = otel_dump.read_jsonl_columns, otel_dump.read_array_columns
+    otel_dump.read_jsonl_columns = otel_dump.read_array_columns = lambda docs, col: None
     try:
         slow = read_otel([_TMP])
     finally:
-        otel_dump.read_jsonl_columns, otel_dump.read_documents_columns = fast
+        otel_dump.read_jsonl_columns, otel_dump.read_array_columns = fast
     if _tables(trace) != _tables(slow):
         raise AssertionError("the column fast path and the line-by-line reader disagree")
 

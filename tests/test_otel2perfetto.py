@@ -381,7 +381,7 @@ ODD_INPUTS = {
 @pytest.mark.parametrize("form", ["jsonl", "array"])
 @pytest.mark.parametrize("case", sorted(ODD_INPUTS))
 def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case, form):
-    """Whatever the column fast path accepts (JSON Lines, or a JSON array's documents) becomes
+    """Whatever the column fast path accepts (JSON Lines, or a JSON array of documents, streamed) becomes
     exactly what the span-by-span reader makes of it (spans, args, flows, tracks, processes,
     counts); what it can't take it declines."""
     from traceconv.readers import otel_columns, otel_dump
@@ -393,7 +393,7 @@ def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case, f
     docs = [lines[1], json.dumps(doc)] + lines[2:]
     path = tmp_path / f"odd.{form}"
     path.write_text("\n".join(docs) + "\n" if form == "jsonl" else "[" + ",\n".join(docs) + "]")
-    fast_path = "read_jsonl_columns" if form == "jsonl" else "read_documents_columns"
+    fast_path = "read_jsonl_columns" if form == "jsonl" else "read_array_columns"
     results = []
     real = getattr(otel_columns, fast_path)
     monkeypatch.setattr(otel_dump, fast_path, lambda d, col: results.append(real(d, col)) or results[-1])
@@ -401,3 +401,23 @@ def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case, f
     assert (results[0] is not None) == taken
     monkeypatch.setattr(otel_dump, fast_path, lambda d, col: None)
     assert fast == _tables([path])
+
+
+def test_a_json_array_is_streamed_a_block_at_a_time(tmp_path, monkeypatch):
+    """A JSON array of documents larger than the scanner's 1 MB blocks and the column batches is
+    read as a stream and gives what the whole-document reader gives."""
+    from traceconv.readers import otel_columns, otel_dump
+
+    lines = (FIX / "sglang_pp2dp2tp2.jsonl").read_text().splitlines() * 24
+    path = tmp_path / "big.json"
+    path.write_text("[\n" + ",\n".join(lines) + "\n]\n")
+    assert path.stat().st_size > 3 << 20
+    monkeypatch.setattr(otel_columns, "BATCH_BYTES", 1 << 18)
+    taken = []
+    real = otel_columns.read_array_columns
+    monkeypatch.setattr(otel_dump, "read_array_columns", lambda s, col: taken.append(real(s, col)) or taken[-1])
+    streamed = _tables([path])
+    spans = sum(len(ss["spans"]) for line in lines for rs in json.loads(line)["resourceSpans"] for ss in rs["scopeSpans"])
+    assert taken == [spans]
+    monkeypatch.setattr(otel_dump, "read_array_columns", lambda s, col: None)
+    assert streamed == _tables([path])

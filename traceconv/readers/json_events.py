@@ -35,6 +35,7 @@ class ScanResult:
     truncated_at: int = 0  # byte offset where the unfinished part starts
     bare_array: bool = False
     found_events: bool = False
+    stray: bool = False  # text other than one comma between events (blanks aside): dropped, not decoded
 
 
 def iter_event_chunks(
@@ -72,6 +73,8 @@ def iter_event_chunks(
     fast_misses = 0
     offset = 0
     header = result.header
+    gap = bytearray()  # the text since the last event (or the array's "["), checked where it ends
+    gap_commas = 0  # commas the open gap must hold: 1 between events, 0 after "["
     if continuation:
         phase, event_depth, depth = "events", 2, 2
         result.found_events = True
@@ -89,6 +92,8 @@ def iter_event_chunks(
                 if decoded is not None:
                     result.events_seen += len(decoded)
                     yield events, decoded
+                    gap.clear()  # (the separator's text: checked when it was learned)
+                    gap_commas = 0
                     carry = data[last + len(separator) - 1 :]
                     unscanned = True
                     continue
@@ -158,6 +163,8 @@ def iter_event_chunks(
                 header += b"]"
                 cut = p + 1
                 first_event = k + 1
+                gap.clear()
+                gap_commas = 0
                 break
         if phase == "events":
             # events begin where the depth steps event_depth → +1 and end where it steps back;
@@ -173,7 +180,28 @@ def iter_event_chunks(
                 later = starts[starts > ends[0]]
                 if len(later):  # learn the text between two events
                     s = int(later[0])
-                    separator = b"}" + data[int(ends[ends < s][-1]) + 1 : s] + b"{"
+                    between = data[int(ends[ends < s][-1]) + 1 : s]
+                    if between.translate(None, _BLANKS) == b",":
+                        separator = b"}" + between + b"{"
+            # the text outside the events taken below: before this block's first event (or the
+            # "]"), and after its last one
+            edge = int(sp[lim]) if len(close) else len(data)
+            if ev_start < 0:  # (not inside an event carried over)
+                head_end = int(starts[0]) if len(starts) else edge
+                gap += data[(cut if first_event else 0) : head_end]
+                if len(starts):
+                    result.stray |= _stray(gap, gap_commas)
+                    gap.clear()
+            if len(ends):
+                tail_end = int(starts[-1]) if len(starts) and starts[-1] > ends[-1] else edge
+                gap[:] = data[int(ends[-1]) + 1 : tail_end]
+                gap_commas = 1
+                if tail_end != edge:  # (an event starts after it: the gap is whole)
+                    result.stray |= _stray(gap, gap_commas)
+                    gap.clear()
+            if len(close):
+                result.stray |= _stray(gap, 0)  # (no comma before the "]")
+                gap.clear()
             if len(ends):
                 begin = ev_start if ev_start >= 0 else int(starts[0])
                 result.events_seen += len(ends)
@@ -204,6 +232,11 @@ def iter_event_chunks(
     if phase != "tail" and (carry or phase == "events"):
         result.truncated = True
         result.truncated_at = offset - len(carry)
+
+
+def _stray(gap: bytes | bytearray, commas: int) -> bool:
+    """Whether the text between events is anything but `commas` commas and blanks."""
+    return bytes(gap).translate(None, _BLANKS) != b"," * commas
 
 
 def _text_before(data: bytes, end: int, earlier: bytes, want: int = 64) -> bytes:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -30,13 +30,13 @@ from traceconv.readers.otel_json import (
     Status,
     TracesData,
     _attrs,
+    _decode_array,
     _decode_line,
     any_value,
     code_of,
 )
 
 BATCH_BYTES = 1 << 22  # text decoded before it is turned into columns (bounds the structs alive)
-BATCH_SPANS = 1 << 14  # spans per batch of an already decoded JSON array
 _NULL = AnyValue()
 _NO_STATUS = Status()
 
@@ -60,14 +60,38 @@ def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None
     return _read(documents(), col, BATCH_BYTES)
 
 
-def read_documents_columns(docs: list[TracesData], col: SpanCollector) -> int | None:
-    """Decoded documents (a JSON array's) into `col`; None (its columns as they were) if the
-    fast path can't take them."""
-    return _read(((doc, _count_spans(doc)) for doc in docs), col, BATCH_SPANS)
+def read_array_columns(stream: BinaryIO, col: SpanCollector) -> int | None:
+    """Read a JSON array of OTLP/JSON documents into `col` as a stream: the array is cut into
+    runs of whole documents (`json_events.iter_event_chunks`, a block at a time), so the
+    document is never decoded whole. None (its columns as they were) if the fast path can't:
+    anything but a clean array of documents."""
+    from traceconv.readers.json_events import ScanResult, iter_event_chunks
+
+    def documents() -> Iterator[tuple[TracesData, int]]:
+        scan = ScanResult()
+        for chunk, docs in iter_event_chunks(stream, scan, decode=_array_or_none):
+            if docs is None:
+                docs = _decode_array(chunk)  # (DecodeError: decline)
+            weight = len(chunk) // max(1, len(docs))
+            for doc in docs:
+                if doc.resourceSpans is None and doc.batches is None:
+                    raise _Decline
+                yield doc, weight
+        if scan.truncated or scan.stray or not scan.bare_array or b"".join(scan.header.split()) != b"[]":
+            raise _Decline  # (damaged, or not a bare array: the whole-document reader says what)
+
+    return _read(documents(), col, BATCH_BYTES)
+
+
+def _array_or_none(chunk: bytes) -> list[TracesData] | None:
+    try:
+        return _decode_array(chunk)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _read(documents: Iterator[tuple[TracesData, int]], col: SpanCollector, batch: int) -> int | None:
-    """Append documents a batch at a time (each weighs its bytes or spans, `batch` in all)."""
+    """Append documents a batch at a time (each weighs its bytes, `batch` in all)."""
     appender = _Appender(col)
     docs: list[TracesData] = []
     size = 0
@@ -89,10 +113,6 @@ def _read(documents: Iterator[tuple[TracesData, int]], col: SpanCollector, batch
         if collect:
             gc.enable()
     return appender.n
-
-
-def _count_spans(doc: TracesData) -> int:
-    return sum(len(ss.spans) for rs in doc.resourceSpans or doc.batches or () for ss in rs.scopeSpans or rs.instrumentationLibrarySpans)
 
 
 # ---- columns from structs -----------------------------------------------------------------

@@ -20,7 +20,7 @@ from traceconv.forked import trim_heap
 from traceconv.model.trace import Trace
 from traceconv.readers import otel_json, otel_proto
 from traceconv.readers.otel import SpanCollector
-from traceconv.readers.otel_columns import read_documents_columns, read_jsonl_columns
+from traceconv.readers.otel_columns import read_array_columns, read_jsonl_columns
 from traceconv.readers.source import ZSTD_MAGIC, Source, open_source
 
 def read_otel(inputs: Iterable, *, progress=None) -> Trace:
@@ -58,16 +58,21 @@ def _read_source(source: Source, col: SpanCollector, progress, fast: bool = True
     if first == b"{":
         return _read_json_objects(source, col, progress, fast)
     if first == b"[":
+        if fast and _can_read_again(source):
+            return read_array_columns(source.stream, col)  # (None: read again, whole)
         docs = list(otel_json.iter_array(source.stream.read(), source.name))
-        n = read_documents_columns(docs, col) if fast else None
-        if n is None:  # (declined: the same documents, span by span)
-            walker = otel_json.JsonSpanWalker(col, source.name)
-            n = sum(walker.walk(doc) for doc in docs)
-            _bad_ids(walker, col, source)
+        walker = otel_json.JsonSpanWalker(col, source.name)
+        n = sum(walker.walk(doc) for doc in docs)
+        _bad_ids(walker, col, source)
         return n
     if not stripped and len(head) < (1 << 16):
         raise MalformedTraceError("file holds only whitespace", source=source.name)
     return _read_binary(source, col, head, progress)
+
+
+def _can_read_again(source: Source) -> bool:
+    """A file the fast paths may give up on: it is read again from the start."""
+    return isinstance(source._raw, io.BufferedReader) and bool(source.name) and os.path.isfile(source.name)
 
 
 def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool) -> int | None:
@@ -86,7 +91,7 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
     walker = otel_json.JsonSpanWalker(col, source.name)
     n = 0
     if json_line:
-        if fast and isinstance(source._raw, io.BufferedReader) and source.name and os.path.isfile(source.name):
+        if fast and _can_read_again(source):
             return read_jsonl_columns(itertools.chain([first_line], stream), col)  # (None: read again, line by line)
         for lineno, doc in otel_json.iter_jsonl(itertools.chain([first_line], stream), source.name, col.b):
             n += walker.walk(doc)
