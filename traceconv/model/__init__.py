@@ -1,4 +1,4 @@
-"""The columnar trace model (Arrow tables, int64 ns)."""
+"""The columnar trace model (numpy columns, Arrow tables at first use; int64 ns)."""
 
 from traceconv.model.trace import INSTANT, ArgKind, StringPool, Trace, TraceBuilder, TrackKind
 

@@ -167,7 +167,8 @@ def _stack_layout(g, ts, end, parent, same_track_parent, lane, begin_seq, end_se
     start_l = ts[g].tolist()
     end_l = end[g].tolist()
     pos_of = dict(zip(g.tolist(), range(n)))
-    par_l = [pos_of.get(p, -1) if sp else -1 for p, sp in zip(parent[g].tolist(), same_track_parent[g].tolist())]
+    stp_l = same_track_parent[g].tolist()
+    par_l = [pos_of.get(p, -1) if sp else -1 for p, sp in zip(parent[g].tolist(), stp_l)]
     lane_l = [0] * n
     begin_l = [0] * n
     end_seq_l = [-1] * n
@@ -181,7 +182,7 @@ def _stack_layout(g, ts, end, parent, same_track_parent, lane, begin_seq, end_se
         s = start_l[i]
         e = end_l[i]
         p = par_l[i]
-        if p >= 0 or (same_track_parent[g[i]] and p < 0):
+        if p >= 0 or stp_l[i]:
             if p >= 0 and is_open[p] and start_l[p] <= s and e <= end_l[p]:
                 st = stacks[lane_l[p]]
                 while st[-1] != p and end_l[st[-1]] <= s:

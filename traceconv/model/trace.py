@@ -135,6 +135,9 @@ class _Table:
 
 
 class Trace:
+    """The tables (see the module's docstring) and what was learned on the way in. A table is an
+    Arrow table or, until something asks for the Arrow one, numpy `Columns`."""
+
     processes = _Table()
     tracks = _Table()
     slices = _Table()
@@ -179,7 +182,9 @@ class Trace:
         if isinstance(t, Columns):
             values = t.columns[name]
             if isinstance(values, np.ndarray):
-                return values
+                view = values.view()
+                view.flags.writeable = False  # (the table's own memory, as Arrow's would be)
+                return view
             if all(isinstance(v, int) for v in values):
                 return np.array(values, np.int32 if name.endswith("_id") else np.int64)
             out = np.empty(len(values), object)  # (strings, label lists)
