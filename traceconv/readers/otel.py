@@ -302,11 +302,8 @@ class SpanCollector:
         # each thread's resource and host
         thread_res = np.zeros(len(self.threads), dtype=np.int64)
         rows = np.flatnonzero(thread_of >= 0)
-        first_row = {}
-        for r, t in zip(rows.tolist(), thread_of[rows].tolist()):
-            first_row.setdefault(t, r)
-        for t, r in first_row.items():
-            thread_res[t] = resource[r]
+        threads, first = np.unique(thread_of[rows], return_index=True)  # (each thread's first span)
+        thread_res[threads] = resource[rows[first]]
         thread_host = [self._host(info, self.resources[thread_res[t]]) for t, info in enumerate(self.thread_info)]
         res_hosts: dict[int, set] = {}
         for t, h in enumerate(thread_host):
