@@ -39,7 +39,8 @@ def pieces(draw) -> tuple[int, list[pw.Pieces]]:
             data = rng.integers(0, 256, int(offsets[-1]) + 3, dtype=np.uint8)
             p = pw.Pieces.ragged(data, offsets)
             if kind == "shuffled":  # (rows not in the order of their bytes)
-                p = p.take(rng.permutation(n) if n else np.zeros(0, np.int64), mask)
+                rows = rng.permutation(n) if n else np.zeros(0, np.int64)
+                p = pw.Pieces(p.data, p.start[rows], p.length[rows] if mask is None else np.where(mask, p.length[rows], 0))
             out.append(p)
     return n, out
 

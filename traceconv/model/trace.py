@@ -391,25 +391,8 @@ class TraceBuilder:
 
     # -- result ----------------------------------------------------------------------------
     def build(self) -> Trace:
-        processes = Columns(
-            {
-                "process_id": np.arange(len(self.processes), dtype=np.int32),
-                "pid": [p[0] for p in self.processes],
-                "name": [p[1] for p in self.processes],
-                "labels": [p[2] for p in self.processes],
-                "sort_index": [p[3] for p in self.processes],
-            }
-        )
-        tracks = Columns(
-            {
-                "track_id": np.arange(len(self.tracks), dtype=np.int32),
-                "process_id": [t[0] for t in self.tracks],
-                "tid": [t[1] for t in self.tracks],
-                "name": [t[2] for t in self.tracks],
-                "kind": [t[3] for t in self.tracks],
-                "sort_index": [t[4] for t in self.tracks],
-            }
-        )
+        processes = _small_table("process_id", self.processes, ("pid", "name", "labels", "sort_index"))
+        tracks = _small_table("track_id", self.tracks, ("process_id", "tid", "name", "kind", "sort_index"))
         cols: dict[str, np.ndarray] = {
             "ts_ns": _np(self.ts, "i8"),
             "dur_ns": _np(self.dur, "i8"),
@@ -443,6 +426,12 @@ class TraceBuilder:
         flows = Columns({"flow_id": _np(self.f_id, "u8"), "src": _np(self.f_src, "i8"), "dst": _np(self.f_dst, "i8")})
         counters = Columns({"track_id": _np(self.c_track, "i4"), "ts_ns": _np(self.c_ts, "i8"), "value": _np(self.c_value, "f8")})
         return Trace(processes, tracks, slices, args, flows, counters, dict(self.metadata), Counter(self.stats), list(self.warnings))
+
+
+def _small_table(id_name: str, rows: list[tuple], names: tuple[str, ...]) -> Columns:
+    """A table of a few rows (processes, tracks) from their tuples, numbered 0..n-1 in `id_name`."""
+    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in names]
+    return Columns({id_name: np.arange(len(rows), dtype=np.int32), **dict(zip(names, columns))})
 
 
 def typed_value(value: Any) -> tuple[int, int, float, str | None]:

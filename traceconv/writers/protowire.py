@@ -52,15 +52,6 @@ class Pieces:
     def masked(self, mask: np.ndarray) -> Pieces:
         return Pieces(self.data, self.start, np.where(mask, self.length, 0), self.width, self.const)
 
-    def take(self, rows: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
-        """The pieces of `rows` (a ragged view; `mask` zeroes rows)."""
-        length = self.length[rows]
-        if mask is not None:
-            length = np.where(mask, length, 0)
-        if self.const:
-            return Pieces(self.data, np.zeros(len(rows), np.int64), length, self.width, True)
-        return Pieces(self.data, self.start[rows], length)
-
     def slot(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows lo..hi of a fixed-width piece as a (m, w) byte matrix, and the length per row."""
         length = self.length[lo:hi]
@@ -237,15 +228,6 @@ def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> tu
         at += t.length
     out[~is_tail] = data
     return out, out_offsets
-
-
-def length_delimited(field: int, body: tuple[np.ndarray, np.ndarray], mask: np.ndarray | None = None) -> list[Pieces]:
-    """The pieces of ``field`` holding each row's body as a LEN field (absent where masked off)."""
-    data, offsets = body
-    lengths = np.diff(offsets)
-    n = lengths.shape[0]
-    blob = Pieces.ragged(data, offsets)
-    return [Pieces.constant(tag(field, 2), n, mask), varint(lengths, mask), blob.masked(mask) if mask is not None else blob]
 
 
 # ---- scalar encoder for the few non-vectorised messages ---------------------------------
