@@ -79,6 +79,11 @@ def main() -> None:
 
     ours_pf, rss_pf = run_cli(["-q", "otel2perfetto", dump, "-o", os.path.join(args.dir, "out.pftrace")])
     ours_js, rss_js = run_cli(["-q", "otel2perfetto", dump, "--format", "json", "-o", os.path.join(args.dir, "out.json")])
+    array = os.path.join(args.dir, f"otel{args.spans // 1000}k_array.json")  # (the same documents as one JSON array)
+    if not os.path.exists(array):
+        with open(dump, "rb") as src, open(array, "wb") as dst:
+            dst.write(b"[\n" + b",\n".join(line.rstrip(b"\n") for line in src if line.strip()) + b"\n]\n")
+    ours_arr, rss_arr = run_cli(["-q", "otel2perfetto", array, "-o", os.path.join(args.dir, "out_array.pftrace")])
     t_json, _ = timed(plain_json, dump)
     t_base, n_spans = timed(sglang_baseline.convert, dump, os.path.join(args.dir, "sglang_style.json"))
     t_simple, _ = timed(sglang_simplified, dump, os.path.join(args.dir, "sglang_simplified.json"))
@@ -89,6 +94,7 @@ def main() -> None:
         ("plain json.loads per line (reference)", f"{t_json:.2f}", f"{n_spans / t_json:,.0f}", f"{t_base / t_json:.1f}x", "-"),
         ("traceconv otel2perfetto → .pftrace", f"{ours_pf:.2f}", f"{n_spans / ours_pf:,.0f}", f"{t_base / ours_pf:.1f}x", f"{rss_pf:.0f}"),
         ("traceconv otel2perfetto --format json", f"{ours_js:.2f}", f"{n_spans / ours_js:,.0f}", f"{t_base / ours_js:.1f}x", f"{rss_js:.0f}"),
+        ("traceconv otel2perfetto, the dump as one JSON array", f"{ours_arr:.2f}", f"{n_spans / ours_arr:,.0f}", f"{t_base / ours_arr:.1f}x", f"{rss_arr:.0f}"),
     ]
     print(f"dump: {dump} ({size_mb:.1f} MB, {n_spans:,} spans); wall times include process start for traceconv")
     print(table(rows, ("method", "seconds", "spans/s", "vs SGLang", "peak RSS MB")))
