@@ -73,7 +73,7 @@ def iter_event_chunks(
     fast_misses = 0
     offset = 0
     header = result.header
-    gap = bytearray()  # the text since the last event (or the array's "["), checked where it ends
+    gap = bytearray()  # the text since the last event (or the array's "["), blanks dropped: checked where it ends
     gap_commas = 0  # commas the open gap must hold: 1 between events, 0 after "["
     if continuation:
         phase, event_depth, depth = "events", 2, 2
@@ -188,13 +188,14 @@ def iter_event_chunks(
             edge = int(sp[lim]) if len(close) else len(data)
             if ev_start < 0:  # (not inside an event carried over)
                 head_end = int(starts[0]) if len(starts) else edge
-                gap += data[(cut if first_event else 0) : head_end]
+                gap += data[(cut if first_event else 0) : head_end].translate(None, _BLANKS)
+                del gap[2:]  # (two characters are already stray: the gap stays short)
                 if len(starts):
                     result.stray |= _stray(gap, gap_commas)
                     gap.clear()
             if len(ends):
                 tail_end = int(starts[-1]) if len(starts) and starts[-1] > ends[-1] else edge
-                gap[:] = data[int(ends[-1]) + 1 : tail_end]
+                gap[:] = data[int(ends[-1]) + 1 : tail_end].translate(None, _BLANKS)[:2]  # (two: already stray)
                 gap_commas = 1
                 if tail_end != edge:  # (an event starts after it: the gap is whole)
                     result.stray |= _stray(gap, gap_commas)
@@ -235,8 +236,8 @@ def iter_event_chunks(
 
 
 def _stray(gap: bytes | bytearray, commas: int) -> bool:
-    """Whether the text between events is anything but `commas` commas and blanks."""
-    return bytes(gap).translate(None, _BLANKS) != b"," * commas
+    """Whether the text between events (blanks dropped) is anything but `commas` commas."""
+    return gap != b"," * commas
 
 
 def _text_before(data: bytes, end: int, earlier: bytes, want: int = 64) -> bytes:
