@@ -132,6 +132,8 @@ def concat(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_dense(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-width pieces side by side per row: each batch of rows is laid out as one byte matrix
+    with a mask of the bytes in use, then compacted."""
     n = pieces[0].length.shape[0]
     lengths = np.zeros(n, dtype=np.int64)
     for p in pieces:
@@ -141,15 +143,25 @@ def pack_dense(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
     out = np.empty(int(offsets[-1]), dtype=np.uint8)
     width = sum(p.width for p in pieces)  # type: ignore[misc]
     step = max(1, BATCH_BYTES // max(width, 1))
-    cols = np.arange(max(p.width for p in pieces))  # type: ignore[type-var]
+    widest = max(p.width for p in pieces)  # type: ignore[type-var]
+    small = np.int16 if widest < (1 << 15) else np.int64  # (the mask's comparison in the narrow type: ~2x faster)
+    cols = np.arange(widest, dtype=small)
+    full = [bool(len(p.length)) and int(p.length.min()) == p.width for p in pieces]  # (every row uses all its bytes)
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        mats, masks = [], []
-        for p in pieces:
-            mat, length = p.slot(lo, hi)
-            mats.append(mat)
-            masks.append(cols[None, : mat.shape[1]] < length[:, None])
-        out[offsets[lo] : offsets[hi]] = np.concatenate(mats, axis=1)[np.concatenate(masks, axis=1)]
+        mat = np.empty((hi - lo, width), np.uint8)
+        used = np.empty((hi - lo, width), bool)
+        c = 0
+        for p, whole in zip(pieces, full):
+            piece, length = p.slot(lo, hi)
+            w = piece.shape[1]
+            mat[:, c : c + w] = piece
+            if whole:
+                used[:, c : c + w] = True
+            else:
+                np.less(cols[None, :w], length.astype(small)[:, None], out=used[:, c : c + w])
+            c += w
+        out[offsets[lo] : offsets[hi]] = mat[used]
     return out, offsets
 
 
