@@ -381,9 +381,9 @@ ODD_INPUTS = {
 @pytest.mark.parametrize("form", ["jsonl", "array"])
 @pytest.mark.parametrize("case", sorted(ODD_INPUTS))
 def test_fast_path_equals_the_line_by_line_reader(tmp_path, monkeypatch, case, form):
-    """Whatever the column fast path accepts (JSON Lines, or a JSON array of documents, streamed) becomes
-    exactly what the span-by-span reader makes of it (spans, args, flows, tracks, processes,
-    counts); what it can't take it declines."""
+    """Whatever the column fast path accepts (JSON Lines, or a streamed JSON array of documents)
+    becomes exactly what the span-by-span reader makes of it (spans, args, flows, tracks,
+    processes, counts); what it can't take it declines."""
     from traceconv.readers import otel_columns, otel_dump
 
     change, taken = ODD_INPUTS[case]
