@@ -185,8 +185,6 @@ class Trace:
                 view = values.view()
                 view.flags.writeable = False  # (the table's own memory, as Arrow's would be)
                 return view
-            if all(isinstance(v, int) for v in values):
-                return np.array(values, np.int32 if name.endswith("_id") else np.int64)
             out = np.empty(len(values), object)  # (strings, label lists)
             for i, v in enumerate(values):
                 out[i] = v
@@ -391,8 +389,8 @@ class TraceBuilder:
 
     # -- result ----------------------------------------------------------------------------
     def build(self) -> Trace:
-        processes = _small_table("process_id", self.processes, ("pid", "name", "labels", "sort_index"))
-        tracks = _small_table("track_id", self.tracks, ("process_id", "tid", "name", "kind", "sort_index"))
+        processes = _small_table("process_id", self.processes, {"pid": "i8", "name": None, "labels": None, "sort_index": "i8"})
+        tracks = _small_table("track_id", self.tracks, {"process_id": "i4", "tid": "i8", "name": None, "kind": None, "sort_index": "i8"})
         cols: dict[str, np.ndarray] = {
             "ts_ns": _np(self.ts, "i8"),
             "dur_ns": _np(self.dur, "i8"),
@@ -428,10 +426,14 @@ class TraceBuilder:
         return Trace(processes, tracks, slices, args, flows, counters, dict(self.metadata), Counter(self.stats), list(self.warnings))
 
 
-def _small_table(id_name: str, rows: list[tuple], names: tuple[str, ...]) -> Columns:
-    """A table of a few rows (processes, tracks) from their tuples, numbered 0..n-1 in `id_name`."""
-    columns = [list(c) for c in zip(*rows)] if rows else [[] for _ in names]
-    return Columns({id_name: np.arange(len(rows), dtype=np.int32), **dict(zip(names, columns))})
+def _small_table(id_name: str, rows: list[tuple], dtypes: dict[str, str | None]) -> Columns:
+    """A table of a few rows (processes, tracks) from their tuples, numbered 0..n-1 in `id_name`:
+    numeric columns as numpy (`dtypes`), the others (strings, label lists) as lists."""
+    values = [list(c) for c in zip(*rows)] if rows else [[] for _ in dtypes]
+    columns: dict[str, Any] = {id_name: np.arange(len(rows), dtype=np.int32)}
+    for (name, dtype), column in zip(dtypes.items(), values):
+        columns[name] = np.array(column, dtype) if dtype else column
+    return Columns(columns)
 
 
 def typed_value(value: Any) -> tuple[int, int, float, str | None]:

@@ -172,7 +172,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
                 for offsets, data, begin in raw_json:
                     mine = has & (sref >= begin) & (sref < begin + len(offsets) - 1)
                     if mine.any():
-                        tails.append(Pieces(data, offsets[np.where(mine, sref - begin, 0)], np.where(mine, jl, 0)))
+                        tails.append(_slice_rows(data, offsets, np.where(mine, sref - begin, 0), mine))
             tails += [tail(np.where(is_head, sref, -1)) for tail in annotate]
             tails += [_slice_rows(data, offsets, sref, is_head) for data, offsets in blobs]
         tail_len = sum((t.length for t in tails), np.zeros(m, np.int64))
