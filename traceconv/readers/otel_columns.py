@@ -7,16 +7,22 @@ not decode, an id that is neither hex nor base64, a time that is not Unix ns, an
 is not an int64 — makes `read_jsonl_columns` cut the collector's columns back to where they were
 and return None: the caller then reads the file line by line with `JsonSpanWalker`, which
 salvages and reports damage. Accepted spans become exactly what the walker would make of them.
+
+Where the optional C accelerator `traceconv._otlp_json` is built, JSON Lines skip the structs:
+it turns a batch of lines straight into the same columns (and interns the same strings in the
+same order); a batch it declines is decoded here, which decides. ``TRACECONV_NO_C=1`` turns it
+off.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Union
 
 import msgspec
 import numpy as np
@@ -27,6 +33,7 @@ from traceconv.readers.otel_json import (
     SPAN_KINDS,
     STATUS_CODES,
     AnyValue,
+    KeyValue,
     Status,
     TracesData,
     _attrs,
@@ -36,9 +43,21 @@ from traceconv.readers.otel_json import (
     code_of,
 )
 
+try:
+    from traceconv import _otlp_json
+except ImportError:  # (built without a C compiler: the structs below do it all)
+    _otlp_json = None
+if os.environ.get("TRACECONV_NO_C"):
+    _otlp_json = None
+
 BATCH_BYTES = 1 << 22  # text decoded before it is turned into columns (bounds the structs alive)
 _NULL = AnyValue()
 _NO_STATUS = Status()
+_decode_value = msgspec.json.Decoder(Union[AnyValue, None]).decode
+_decode_kvs = msgspec.json.Decoder(list[KeyValue]).decode
+# keys of the span fields written as args (`_field_args`), interned in this order
+FIELD_KEYS = ("otel.trace_state", "otel.flags", "otel.dropped_attributes_count", "otel.dropped_events_count", "otel.dropped_links_count")
+_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError, ValueError, OverflowError, TypeError)
 
 
 class _Decline(Exception):
@@ -47,6 +66,8 @@ class _Decline(Exception):
 
 def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None:
     """Read OTLP/JSON lines into `col`; None (its columns as they were) if the fast path can't."""
+    if _otlp_json is not None:
+        return _read((line for line in lines if not line.isspace()), col, BATCH_BYTES, native=True)
 
     def documents() -> Iterator[tuple[TracesData, int]]:
         for line in lines:
@@ -90,23 +111,29 @@ def _array_or_none(chunk: bytes) -> list[TracesData] | None:
         return None
 
 
-def _read(documents: Iterator[tuple[TracesData, int]], col: SpanCollector, batch: int) -> int | None:
-    """Append documents a batch at a time (each weighs its bytes, `batch` in all)."""
+def _read(documents: Iterator, col: SpanCollector, batch: int, native: bool = False) -> int | None:
+    """Append documents a batch at a time (each weighs its bytes, `batch` in all); `native`:
+    they are the lines themselves, for `_Appender.add_lines`."""
     appender = _Appender(col)
-    docs: list[TracesData] = []
+    add = appender.add_lines if native else appender.add
+    docs: list = []
     size = 0
     collect = gc.isenabled()
     gc.disable()  # (millions of new containers, none in a cycle: collections would only cost time)
     try:
-        for doc, weight in documents:
-            docs.append(doc)
-            size += weight
+        for item in documents:
+            if native:
+                docs.append(item)
+                size += len(item)
+            else:
+                docs.append(item[0])
+                size += item[1]
             if size >= batch:
-                appender.add(docs)
+                add(docs)
                 docs, size = [], 0
         if docs:
-            appender.add(docs)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError, _Decline, ValueError, OverflowError, TypeError):
+            add(docs)
+    except (*_ERRORS, _Decline):
         appender.rollback()
         return None
     finally:
@@ -269,6 +296,7 @@ class _Appender:
         self.lengths = [len(a) for a in self.columns]
         self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
         self.resources: dict[bytes, int] = {}
+        self.raw_resources: dict[bytes, int] = {}  # (the C reader's: by their text as written)
 
     def rollback(self) -> None:
         for a, n in zip(self.columns, self.lengths):
@@ -277,6 +305,73 @@ class _Appender:
         for d, first in ((col.status_message, self.row0), (col.l_attrs, self.link0)):
             for k in [k for k in d if k >= first]:
                 del d[k]
+
+    def add_lines(self, lines: list[bytes]) -> None:
+        """A batch of JSON lines through the C reader; decoded here if it declines."""
+        try:
+            p = self._native(lines)
+        except (*_ERRORS, _Decline):
+            p = None
+        if p is None:
+            docs = [_decode_line(line) for line in lines]
+            if any(doc.resourceSpans is None and doc.batches is None for doc in docs):
+                raise _Decline  # (the line-by-line reader says what it is)
+            self.add(docs)
+            return
+        self._append(p)
+        self.n += p["m"]
+        self.n_events += len(p["ev_ts"])
+        self.n_links += len(p["l_row"])
+
+    def _native(self, lines: list[bytes]) -> dict[str, Any] | None:
+        """The columns `add` makes, from `_otlp_json.parse` (None: it declined)."""
+        b = self.col.b
+        pools = ((b.names.codes, b.names.values), (b.arg_keys.codes, b.arg_keys.values), (b.arg_strings.codes, b.arg_strings.values))
+        r = _otlp_json.parse(lines, pools, FIELD_KEYS, _value_of, self._resource_of, _kvs_of)
+        if r is None:
+            return None
+        base = self.n
+
+        def col(name: str, dtype) -> np.ndarray:
+            return np.frombuffer(r[name], dtype)
+
+        start = col("start", np.int64)
+        p: dict[str, Any] = {"m": len(start), "start": start, "end": col("end", np.int64)}
+        for k in ("trace_hi", "trace_lo", "span_id", "parent_span_id", "l_hi", "l_lo", "l_sid"):
+            p[k] = col(k, np.uint64)
+        p["kind"], p["status"] = col("kind", np.int8), col("status", np.int8)
+        p["status_message"] = {base + row: msg for row, msg in r["status_message"].items()}
+        counts = col("group_count", np.int64)
+        p["resource"] = np.repeat(col("group_resource", np.int64).astype(np.int32), counts)
+        p["cat"] = np.repeat(np.array([b.categories.code(c) for c in r["group_category"]], np.int32), counts)
+        p["name"] = col("name", np.int32)
+        p["args"] = _native_args(r["args"], base)
+        state = col("trace_state", np.int32)
+        rows = np.flatnonzero(state >= 0)
+        p["extra_args"] = [_args(rows + base, b.arg_keys.code(FIELD_KEYS[0]), ArgKind.STRING, np.zeros(len(rows), np.int64), state[rows])]
+        for key, name in zip(FIELD_KEYS[1:], ("flags", "dropped_attributes", "dropped_events", "dropped_links")):
+            values = col(name, np.int64)
+            rows = np.flatnonzero(values)
+            p["extra_args"].append(_args(rows + base, b.arg_keys.code(key), ArgKind.INT, values[rows], np.full(len(rows), -1, np.int32)))
+        p["ev_span"] = col("ev_span", np.int64) + base
+        p["ev_ts"] = col("ev_ts", np.int64)
+        p["ev_name"] = col("ev_name", np.int32)
+        p["ev_args"] = _native_args(r["ev_args"], self.n_events)
+        p["l_row"] = col("l_row", np.int64) + base
+        p["l_attrs"] = {self.n_links + k: v for k, v in r["l_attrs"].items()}
+        return p
+
+    def _resource_of(self, raw: bytes) -> int:
+        """A resource's attributes (raw JSON) → its index in the collector (`add`'s way)."""
+        res = self.raw_resources.get(raw)
+        if res is None:
+            attrs = _decode_kvs(raw)
+            key = msgspec.json.encode(attrs)
+            res = self.resources.get(key)
+            if res is None:
+                res = self.resources[key] = self.col.add_resource(_attrs(attrs))
+            self.raw_resources[raw] = res
+        return res
 
     def add(self, docs: list[TracesData]) -> None:
         col = self.col
@@ -373,6 +468,45 @@ class _Appender:
         col.l_lo.frombytes(p["l_lo"].tobytes())
         col.l_sid.frombytes(p["l_sid"].tobytes())
         col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
+
+
+def _value_of(raw: bytes) -> tuple[int, int, int, float, str | None]:
+    """For the C reader: an attribute value it does not read itself (raw JSON) as `_attr_columns`
+    makes it: (0: interned with the string values, 1: after them; kind, int, double, text)."""
+    v = _decode_value(raw)
+    if v is None:
+        v = _NULL
+    if v.stringValue is not None:
+        return 0, ArgKind.STRING, 0, 0.0, v.stringValue
+    if v.intValue is not None:
+        return -1, ArgKind.INT, int(_ints([v.intValue])[0]), 0.0, None
+    if v.doubleValue is not None:
+        if type(v.doubleValue) is not float:
+            raise _Decline
+        return -1, ArgKind.DOUBLE, 0, v.doubleValue, None
+    if v.boolValue is not None:
+        return -1, ArgKind.BOOL, int(v.boolValue), 0.0, None
+    py = any_value(v)
+    if isinstance(py, str):  # bytesValue: its base64 text
+        return 1, ArgKind.STRING, 0, 0.0, py
+    return 1, ArgKind.JSON, 0, 0.0, json.dumps(py, separators=(",", ":"))
+
+
+def _kvs_of(raw: bytes) -> list:
+    """For the C reader: a scope's or link's attributes (raw JSON), as `_attrs` makes them."""
+    return _attrs(_decode_kvs(raw))
+
+
+def _native_args(a: dict[str, bytes], base: int) -> dict[str, np.ndarray]:
+    return {"owner": np.frombuffer(a["owner"], np.int64) + base, "key": np.frombuffer(a["key"], np.int32),
+            "kind": np.frombuffer(a["kind"], np.int8), "int": np.frombuffer(a["int"], np.int64),
+            "dbl": np.frombuffer(a["dbl"], np.float64), "str": np.frombuffer(a["str"], np.int32)}
+
+
+def _args(owner: np.ndarray, key: int, kind: int, ints: np.ndarray, strs: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(owner)
+    return {"owner": owner, "key": np.full(n, key, np.int32), "kind": np.full(n, kind, np.int8), "int": ints,
+            "dbl": np.zeros(n, np.float64), "str": strs}
 
 
 def _columns(col: SpanCollector) -> list:

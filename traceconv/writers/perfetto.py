@@ -107,12 +107,20 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
     has_cat = np.array([bool(c) for c in cats] + [False], dtype=bool)
     ctr_value = trace.column("counters", "value")
 
-    if raw_json:  # (long tails: Arrow's join copies them a piece at a time; the JSON readers loaded it)
-        from traceconv.writers.arrow_join import append_tails as join
+    if pw._wire is not None:  # (C: head and tails in one join)
+
+        def join(head: list[Pieces], tails: list[Pieces]) -> np.ndarray:
+            return pw.native_join(head + tails)[0]
+
+    elif raw_json:  # (long tails: Arrow's join copies them a piece at a time; the JSON readers loaded it)
+        from traceconv.writers.arrow_join import append_tails
+
+        def join(head: list[Pieces], tails: list[Pieces]) -> np.ndarray:
+            return append_tails(pw.pack_dense(head), tails)
     else:
 
-        def join(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> np.ndarray:
-            return pw.append_tails(head, tails)[0]
+        def join(head: list[Pieces], tails: list[Pieces]) -> np.ndarray:
+            return pw.append_tails(pw.pack_dense(head), tails)[0]
 
     const = pw.tag(P_SEQ_ID, 0) + pw.encode_varint(SEQUENCE_ID) + pw.tag(P_SEQ_FLAGS, 0) + pw.encode_varint(SEQ_NEEDS)
 
@@ -189,7 +197,7 @@ def write_perfetto(trace: Trace, out: BinaryIO, *, workers: int = 1) -> dict[str
             Pieces.constant(pw.tag(P_TRACK_EVENT, 2), m),
             te_len_piece,
         ]
-        return join(pw.pack_dense(head + te), tails)
+        return join(head + te, tails)
 
     # ~64 chunks: small traces keep less in flight (their fixed arrays are the larger part),
     # large ones pay the per-chunk overhead less often

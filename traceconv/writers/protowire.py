@@ -5,13 +5,24 @@ the protobuf runtime costs ~3 µs each; here whole columns of packets are built 
 field of every row is a *piece* (a byte range, possibly empty) and `concat` lays the pieces of
 each row side by side. `encode_message` is a tiny scalar encoder for the few messages that are
 not worth vectorising (descriptors, interned strings).
+
+Where the optional C module `traceconv._wire` is built, `varint` and `concat` (and so
+`pack_dense`, `append_tails`) run there: the same bytes, without numpy's temporaries.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+try:
+    from traceconv import _wire
+except ImportError:  # (built without a C compiler)
+    _wire = None
+if os.environ.get("TRACECONV_NO_C"):
+    _wire = None
 
 _SHIFTS = np.arange(10, dtype=np.uint64) * np.uint64(7)
 _THRESHOLDS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
@@ -65,6 +76,9 @@ class Pieces:
 def varint(values: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
     """Varints of unsigned 64-bit values (negative int64 are encoded as two's complement)."""
     v = np.ascontiguousarray(values).astype(np.uint64, copy=False)
+    if _wire is not None:
+        mat, length, w = _wire.varint(v, None if mask is None else np.ascontiguousarray(mask, bool))
+        return Pieces.dense(np.frombuffer(mat, np.uint8).reshape(-1, w), np.frombuffer(length, np.int64))
     length = np.ones(v.shape[0], dtype=np.int64)
     for t in _THRESHOLDS:
         hit = v >= t
@@ -103,6 +117,8 @@ def concat(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
     fixed-width pieces are packed as byte matrices compacted by a mask; the resulting runs and
     the ragged pieces are then copied into place with computed byte indices, in batches.
     """
+    if _wire is not None:
+        return native_join(pieces)
     lead = next((k for k, p in enumerate(pieces) if p.width is None), len(pieces))
     if 0 < lead < len(pieces) and all(p.width is None for p in pieces[lead:]):  # (ragged pieces last)
         return append_tails(pack_dense(pieces[:lead]), pieces[lead:])
@@ -131,9 +147,18 @@ def concat(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
     return _interleave(runs)
 
 
+def native_join(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
+    """`concat` in C (`_wire.join`): a copy per piece and row."""
+    data, offsets = _wire.join([(np.ascontiguousarray(p.data, np.uint8), np.ascontiguousarray(p.start, np.int64),
+                                 np.ascontiguousarray(p.length, np.int64)) for p in pieces])
+    return np.frombuffer(data, np.uint8), np.frombuffer(offsets, np.int64)
+
+
 def pack_dense(pieces: list[Pieces]) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-width pieces side by side per row: each batch of rows is laid out as one byte matrix
     with a mask of the bytes in use, then compacted."""
+    if _wire is not None:
+        return native_join(pieces)
     n = pieces[0].length.shape[0]
     lengths = np.zeros(n, dtype=np.int64)
     for p in pieces:
@@ -207,6 +232,8 @@ def append_tails(head: tuple[np.ndarray, np.ndarray], tails: list[Pieces]) -> tu
     Only the tails' bytes are moved one by one (a computed destination each); the head's fill
     the remaining places in order, through a mask.
     """
+    if _wire is not None:
+        return native_join([Pieces.ragged(*head), *tails])
     data, offsets = head
     head_len = np.diff(offsets)
     row_len = head_len + sum((t.length for t in tails), np.zeros(len(head_len), np.int64))
