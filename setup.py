@@ -1,7 +1,8 @@
 """Build hook for the optional C accelerator (metadata lives in pyproject.toml).
 
-Two small C modules speed up the hot loops: `traceconv._otlp_json` reads OTLP/JSON Lines into
-columns, `traceconv._wire` encodes varints and joins packet bytes. Both are optional: without a C
+Three small C modules speed up the hot loops: `traceconv._otlp_json` reads OTLP/JSON Lines into
+columns, `traceconv._wire` encodes varints and joins packet bytes, `traceconv._lanes` assigns
+lanes. All are optional: without a C
 compiler the build goes on without them and the numpy/msgspec code (same bytes out) is used;
 ``TRACECONV_NO_C=1`` turns them off at run time.
 """
@@ -14,5 +15,6 @@ setup(
     ext_modules=[
         Extension("traceconv._otlp_json", ["traceconv/_otlp_json.c"], optional=True, extra_compile_args=FLAGS),
         Extension("traceconv._wire", ["traceconv/_wire.c"], optional=True, extra_compile_args=FLAGS),
+        Extension("traceconv._lanes", ["traceconv/_lanes.c"], optional=True, extra_compile_args=FLAGS),
     ]
 )

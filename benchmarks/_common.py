@@ -16,7 +16,25 @@ RUNNER = (
 )
 
 
-def run_cli(args: list[str]) -> tuple[float, float]:
+def compile_bytecode() -> str:
+    """Compile traceconv's modules to bytecode once, as `pip install` does for a regular install
+    (an editable one, or PYTHONDONTWRITEBYTECODE=1, would otherwise compile them in every timed
+    run); and say whether its C accelerators are built."""
+    import compileall
+    import importlib.util
+    from pathlib import Path
+
+    import traceconv
+
+    root = Path(traceconv.__file__).resolve().parent
+    for pkg in (root, root.parent / "analyzers"):
+        if pkg.is_dir():
+            compileall.compile_dir(str(pkg), quiet=1)
+    built = [m for m in ("_otlp_json", "_wire", "_lanes") if importlib.util.find_spec(f"traceconv.{m}") is not None]
+    return f"C accelerators: {', '.join(built) if built else 'none built (pure Python)'}"
+
+
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run `traceconv ARGS` in a fresh process: (wall seconds, peak RSS MB of that process).
 
     The largest worker process's peak (forked encoders and readers share the parent's pages
@@ -27,7 +45,10 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     import psutil
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=None if env is None else {**os.environ, **env})
     tree_peak = 0
     try:
         root = psutil.Process(proc.pid)

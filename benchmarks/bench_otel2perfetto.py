@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sglang_baseline  # noqa: E402
-from _common import run_cli, table, timed  # noqa: E402
+from _common import compile_bytecode, run_cli, table, timed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -76,6 +76,7 @@ def main() -> None:
         print(f"generating {dump} ...", file=sys.stderr)
         subprocess.run([sys.executable, str(HERE / "make_otel_dump.py"), "--spans", str(args.spans), "-o", dump], check=True)
     size_mb = os.path.getsize(dump) / 2**20
+    accel = compile_bytecode()
 
     ours_pf, rss_pf = run_cli(["-q", "otel2perfetto", dump, "-o", os.path.join(args.dir, "out.pftrace")])
     ours_js, rss_js = run_cli(["-q", "otel2perfetto", dump, "--format", "json", "-o", os.path.join(args.dir, "out.json")])
@@ -84,6 +85,7 @@ def main() -> None:
         with open(dump, "rb") as src, open(array, "wb") as dst:
             dst.write(b"[\n" + b",\n".join(line.rstrip(b"\n") for line in src if line.strip()) + b"\n]\n")
     ours_arr, rss_arr = run_cli(["-q", "otel2perfetto", array, "-o", os.path.join(args.dir, "out_array.pftrace")])
+    ours_py, rss_py = run_cli(["-q", "otel2perfetto", dump, "-o", os.path.join(args.dir, "out_py.pftrace")], env={"TRACECONV_NO_C": "1"})
     t_json, _ = timed(plain_json, dump)
     t_base, n_spans = timed(sglang_baseline.convert, dump, os.path.join(args.dir, "sglang_style.json"))
     t_simple, _ = timed(sglang_simplified, dump, os.path.join(args.dir, "sglang_simplified.json"))
@@ -95,8 +97,9 @@ def main() -> None:
         ("traceconv otel2perfetto → .pftrace", f"{ours_pf:.2f}", f"{n_spans / ours_pf:,.0f}", f"{t_base / ours_pf:.1f}x", f"{rss_pf:.0f}"),
         ("traceconv otel2perfetto --format json", f"{ours_js:.2f}", f"{n_spans / ours_js:,.0f}", f"{t_base / ours_js:.1f}x", f"{rss_js:.0f}"),
         ("traceconv otel2perfetto, the dump as one JSON array", f"{ours_arr:.2f}", f"{n_spans / ours_arr:,.0f}", f"{t_base / ours_arr:.1f}x", f"{rss_arr:.0f}"),
+        ("traceconv otel2perfetto, without C (TRACECONV_NO_C=1)", f"{ours_py:.2f}", f"{n_spans / ours_py:,.0f}", f"{t_base / ours_py:.1f}x", f"{rss_py:.0f}"),
     ]
-    print(f"dump: {dump} ({size_mb:.1f} MB, {n_spans:,} spans); wall times include process start for traceconv")
+    print(f"dump: {dump} ({size_mb:.1f} MB, {n_spans:,} spans); wall times include process start for traceconv; {accel}")
     print(table(rows, ("method", "seconds", "spans/s", "vs SGLang", "peak RSS MB")))
     print(f"target: >= 10x SGLang approach -> {'MET' if t_base / ours_pf >= 10 else 'NOT MET'} ({t_base / ours_pf:.1f}x); "
           f"peak RSS <= 150 MB -> {'MET' if rss_pf <= 150 else 'NOT MET'} ({rss_pf:.0f} MB); "

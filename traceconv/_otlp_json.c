@@ -146,12 +146,9 @@ static int utf8_ok(const unsigned char *s, Py_ssize_t n) {
     return 1;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+static signed char HEX[256]; /* a hex digit's value, else -1 (filled at import) */
+
+static inline int hexval(char c) { return HEX[(unsigned char)c]; }
 
 static int read_u16(const char *p, uint32_t *out) {
     uint32_t v = 0;
@@ -251,6 +248,16 @@ static int parse_str(P *ps, Str *out) {
     const char *s = p;
     int ascii = 1;
     ps->escaped = 0;
+    /* eight plain bytes at a time: none is '"', '\\', a control character or non-ASCII */
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x;
+        if (special & high) break;
+        p += 8;
+    }
     while (p < end) {
         unsigned char c = *p;
         if (c == '"') {
@@ -1434,6 +1441,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_json", "OTLP/J
                                     methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__otlp_json(void) {
+    for (int c = 0; c < 256; c++)
+        HEX[c] = (signed char)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
     NULL_BYTES = PyBytes_FromString("null");
     if (!NULL_BYTES) return NULL;
     return PyModule_Create(&module);

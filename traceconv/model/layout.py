@@ -18,12 +18,20 @@ sequence number used to break timestamp ties.
 from __future__ import annotations
 
 import heapq
+import os
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from traceconv.model.trace import INSTANT
+
+try:
+    from traceconv import _lanes
+except ImportError:  # (built without a C compiler: the Python loop)
+    _lanes = None
+if os.environ.get("TRACECONV_NO_C"):
+    _lanes = None
 
 
 @dataclass(frozen=True)
@@ -162,8 +170,22 @@ def _fast_nesting(ts: np.ndarray, end: np.ndarray, g: np.ndarray, seq0: int) -> 
 
 def _stack_layout(g, ts, end, parent, same_track_parent, lane, begin_seq, end_seq, seq, stats) -> tuple[int, int]:
     """First-fit lanes with a stack per lane (Python loop over this track's slices, on plain
-    lists: the numpy arrays are read and written once)."""
+    lists: the numpy arrays are read and written once; or the same loop in C, `_lanes`)."""
     n = len(g)
+    if _lanes is not None:
+        stp = same_track_parent[g]
+        pg = parent[g]
+        by_row = np.argsort(g, kind="stable")
+        at = np.searchsorted(g, pg, sorter=by_row).clip(0, max(n - 1, 0))
+        pos = by_row[at] if n else at
+        par = np.where(stp & (pg >= 0) & (g[pos] == pg), pos, -1).astype(np.int64)
+        lane_b, begin_b, end_b, seq, used, not_nested = _lanes.stack_layout(
+            np.ascontiguousarray(ts[g], np.int64), np.ascontiguousarray(end[g], np.int64), par, stp.view(np.uint8), seq)
+        lane[g] = np.frombuffer(lane_b, np.int32)
+        begin_seq[g] = np.frombuffer(begin_b, np.int64)
+        end_seq[g] = np.frombuffer(end_b, np.int64)
+        stats["not_nested"] += not_nested
+        return seq, used
     start_l = ts[g].tolist()
     end_l = end[g].tolist()
     pos_of = dict(zip(g.tolist(), range(n)))

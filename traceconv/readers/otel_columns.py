@@ -297,6 +297,7 @@ class _Appender:
         self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
         self.resources: dict[bytes, int] = {}
         self.raw_resources: dict[bytes, int] = {}  # (the C reader's: by their text as written)
+        self.values: dict[bytes, tuple] = {}  # (the C reader's attribute values it hands back, by their text)
 
     def rollback(self) -> None:
         for a, n in zip(self.columns, self.lengths):
@@ -327,7 +328,7 @@ class _Appender:
         """The columns `add` makes, from `_otlp_json.parse` (None: it declined)."""
         b = self.col.b
         pools = ((b.names.codes, b.names.values), (b.arg_keys.codes, b.arg_keys.values), (b.arg_strings.codes, b.arg_strings.values))
-        r = _otlp_json.parse(lines, pools, FIELD_KEYS, _value_of, self._resource_of, _kvs_of)
+        r = _otlp_json.parse(lines, pools, FIELD_KEYS, self._value_of, self._resource_of, _kvs_of)
         if r is None:
             return None
         base = self.n
@@ -360,6 +361,15 @@ class _Appender:
         p["l_row"] = col("l_row", np.int64) + base
         p["l_attrs"] = {self.n_links + k: v for k, v in r["l_attrs"].items()}
         return p
+
+    def _value_of(self, raw: bytes) -> tuple[int, int, int, float, str | None]:
+        """`_value_of`, each distinct raw text once (the same arrays, lists and maps recur)."""
+        v = self.values.get(raw)
+        if v is None:
+            if len(self.values) >= 4096:  # (distinct ones need not pile up)
+                self.values.clear()
+            v = self.values[raw] = _value_of(raw)
+        return v
 
     def _resource_of(self, raw: bytes) -> int:
         """A resource's attributes (raw JSON) → its index in the collector (`add`'s way)."""
