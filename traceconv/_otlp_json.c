@@ -163,8 +163,10 @@ static int read_u16(const char *p, uint32_t *out) {
 
 /* a string with escapes, from its first character `s` (after the quote) */
 static int parse_escaped(P *ps, const char *s, Str *out) {
-    const char *p = s, *end = ps->end;
-    char *buf = malloc((size_t)(end - s) + 1);
+    const char *p = s, *end = ps->end, *q = s;
+    while (q < end && *q != '"') q += *q == '\\' ? 2 : 1; /* (the closing quote: the text is no longer) */
+    if (q >= end) DECLINE;
+    char *buf = malloc((size_t)(q - s) + 1);
     if (!buf) {
         PyErr_NoMemory();
         return -1;
@@ -248,16 +250,21 @@ static int parse_str(P *ps, Str *out) {
     const char *s = p;
     int ascii = 1;
     ps->escaped = 0;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* eight plain bytes at a time: none is '"', '\\', a control character or non-ASCII */
     while (end - p >= 8) {
         uint64_t x;
         memcpy(&x, p, 8);
         const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
         uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-        uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x;
-        if (special & high) break;
+        uint64_t special = (((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x) & high;
+        if (special) { /* (the lowest flag is exact: borrows only run upwards, from a flagged byte) */
+            p += __builtin_ctzll(special) >> 3;
+            break;
+        }
         p += 8;
     }
+#endif
     while (p < end) {
         unsigned char c = *p;
         if (c == '"') {
@@ -1399,16 +1406,18 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     ps.resource_cb = resource_cb;
     ps.kvs_cb = kvs_cb;
     PyObject *out = NULL;
-    Py_INCREF(lines); /* (the Strs point into its bytes) */
-    Py_ssize_t n = PyList_GET_SIZE(lines);
+    Py_INCREF(lines);
+    Py_ssize_t n = PyList_GET_SIZE(lines), held = 0;
+    Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer)); /* (held to the end: the Strs point into them) */
+    if (!views) {
+        PyErr_NoMemory();
+        goto done;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *line = PyList_GET_ITEM(lines, i);
-        if (!PyBytes_Check(line)) {
-            PyErr_SetString(PyExc_TypeError, "lines: a list of bytes");
-            goto done;
-        }
-        const char *s = PyBytes_AS_STRING(line);
-        Py_ssize_t len = PyBytes_GET_SIZE(line);
+        if (PyObject_GetBuffer(PyList_GET_ITEM(lines, i), &views[i], PyBUF_SIMPLE) < 0) goto done;
+        held = i + 1;
+        const char *s = views[i].buf;
+        Py_ssize_t len = views[i].len;
         if (is_space_line(s, len)) continue;
         ps.p = s;
         ps.end = s + len;
@@ -1427,13 +1436,16 @@ done:
         Py_INCREF(out);
     }
     ps_free(&ps);
+    for (Py_ssize_t i = 0; i < held; i++) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
     Py_DECREF(lines);
     return out;
 }
 
 static PyMethodDef methods[] = {
     {"parse", parse, METH_VARARGS,
-     "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb) -> dict of columns, or None to decline"},
+     "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb) -> dict of columns, or None to decline\n\n"
+     "lines: a list of bytes-like objects, one JSON document each"},
     {NULL, NULL, 0, NULL},
 };
 

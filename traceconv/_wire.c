@@ -61,7 +61,7 @@ static PyObject *varint(PyObject *self, PyObject *args) {
     mat = PyBytes_FromStringAndSize(NULL, n * w);
     if (!mat) goto done;
     uint8_t *m = (uint8_t *)PyBytes_AS_STRING(mat);
-    memset(m, 0, (size_t)(n * w));
+    memset(m, 0, (size_t)PyBytes_GET_SIZE(mat));
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t x = v[i];
         uint8_t *row = m + i * w;

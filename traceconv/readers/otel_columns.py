@@ -64,14 +64,15 @@ class _Decline(Exception):
     """The fast path can't take this input; the line-by-line reader will."""
 
 
-def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None:
-    """Read OTLP/JSON lines into `col`; None (its columns as they were) if the fast path can't."""
+def read_jsonl_columns(lines: Iterable[bytes | memoryview], col: SpanCollector) -> int | None:
+    """Read OTLP/JSON lines (bytes-like) into `col`; None (its columns as they were) if the fast
+    path can't."""
     if _otlp_json is not None:
-        return _read((line for line in lines if not line.isspace()), col, BATCH_BYTES, native=True)
+        return _read((line for line in lines if not _blank(line)), col, BATCH_BYTES, native=True)
 
     def documents() -> Iterator[tuple[TracesData, int]]:
         for line in lines:
-            if line.isspace():
+            if _blank(line):
                 continue
             doc = _decode_line(line)
             if doc.resourceSpans is None and doc.batches is None:
@@ -79,6 +80,37 @@ def read_jsonl_columns(lines: Iterable[bytes], col: SpanCollector) -> int | None
             yield doc, len(line)
 
     return _read(documents(), col, BATCH_BYTES)
+
+
+def line_views(first: bytes, stream: BinaryIO, block: int = 1 << 22) -> Iterator[bytes | memoryview]:
+    """`first`, then the lines of the rest of `stream`, as views into blocks read whole: no copy
+    per line (a line that runs past a block is carried into the next)."""
+    yield first
+    rest = b""
+    while True:
+        buf = bytearray(len(rest) + block)
+        buf[: len(rest)] = rest
+        got = stream.readinto(memoryview(buf)[len(rest) :])
+        if not got:
+            if rest:
+                yield rest
+            return
+        end = len(rest) + got
+        view = memoryview(buf)
+        pos = 0
+        while (nl := buf.find(b"\n", pos, end)) >= 0:
+            yield view[pos : nl + 1]
+            pos = nl + 1
+        rest = bytes(view[pos:end])
+        block = max(block, 2 * len(rest))  # (a long line: read more at once)
+
+
+_BLANKS = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def _blank(line: bytes | memoryview) -> bool:
+    """`line.isspace()`, for views too."""
+    return len(line) > 0 and line[0] in _BLANKS and bytes(line).isspace()
 
 
 def read_array_columns(stream: BinaryIO, col: SpanCollector) -> int | None:

@@ -20,7 +20,7 @@ from traceconv.forked import trim_heap
 from traceconv.model.trace import Trace
 from traceconv.readers import otel_json, otel_proto
 from traceconv.readers.otel import SpanCollector
-from traceconv.readers.otel_columns import read_array_columns, read_jsonl_columns
+from traceconv.readers.otel_columns import line_views, read_array_columns, read_jsonl_columns
 from traceconv.readers.source import ZSTD_MAGIC, Source, open_source
 
 def read_otel(inputs: Iterable, *, progress=None) -> Trace:
@@ -92,7 +92,7 @@ def _read_json_objects(source: Source, col: SpanCollector, progress, fast: bool)
     n = 0
     if json_line:
         if fast and _can_read_again(source):
-            return read_jsonl_columns(itertools.chain([first_line], stream), col)  # (None: read again, line by line)
+            return read_jsonl_columns(line_views(first_line, stream), col)  # (None: read again, line by line)
         for lineno, doc in otel_json.iter_jsonl(itertools.chain([first_line], stream), source.name, col.b):
             n += walker.walk(doc)
             if progress is not None and lineno % 256 == 0:
