@@ -1118,6 +1118,19 @@ static int parse_document(P *ps) {
     return 0;
 }
 
+/* a JSON array of documents (a run of a JSON-array dump, as the block scanner cuts it) */
+static int parse_documents(P *ps) {
+    int empty;
+    if (array_open(ps, &empty) < 0) return -1;
+    if (empty) return 0;
+    do {
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != '{') DECLINE;
+        if (parse_document(ps) < 0) return -1;
+    } while (next_member(ps, ']') == 1);
+    return ps->declined ? -1 : 0;
+}
+
 /* ---- interning and results ------------------------------------------------------------------ */
 
 typedef struct {
@@ -1395,8 +1408,9 @@ static int get_pool(PyObject *pools, Py_ssize_t i, Pool *out) {
 
 static PyObject *parse(PyObject *self, PyObject *args) {
     PyObject *lines, *pools, *fixed_keys, *value_cb, *resource_cb, *kvs_cb;
-    if (!PyArg_ParseTuple(args, "O!O!O!OOO", &PyList_Type, &lines, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb,
-                          &resource_cb, &kvs_cb))
+    int arrays = 0;
+    if (!PyArg_ParseTuple(args, "O!O!O!OOO|p", &PyList_Type, &lines, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb,
+                          &resource_cb, &kvs_cb, &arrays))
         return NULL;
     Pool names, keys, strs;
     if (get_pool(pools, 0, &names) < 0 || get_pool(pools, 1, &keys) < 0 || get_pool(pools, 2, &strs) < 0) return NULL;
@@ -1418,11 +1432,11 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         held = i + 1;
         const char *s = views[i].buf;
         Py_ssize_t len = views[i].len;
-        if (is_space_line(s, len)) continue;
+        if (!arrays && is_space_line(s, len)) continue;
         ps.p = s;
         ps.end = s + len;
         ps.depth = 0;
-        if (parse_document(&ps) < 0) goto done;
+        if ((arrays ? parse_documents(&ps) : parse_document(&ps)) < 0) goto done;
         skip_ws(&ps);
         if (ps.p != ps.end) {
             ps.declined = 1;
@@ -1442,10 +1456,44 @@ done:
     return out;
 }
 
+/* count_objects(text) -> how many objects the JSON array `text` holds, or None: not an array of
+ * objects (or not one this reader is sure of: the check is the parser's, strict) */
+static PyObject *count_objects(PyObject *self, PyObject *arg) {
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    P ps;
+    memset(&ps, 0, sizeof(ps));
+    ps.p = b.buf;
+    ps.end = (const char *)b.buf + b.len;
+    Py_ssize_t n = 0;
+    int empty, ok = array_open(&ps, &empty) == 0;
+    if (ok && !empty) {
+        do {
+            skip_ws(&ps);
+            if (ps.p >= ps.end || *ps.p != '{' || skip_value(&ps) < 0) {
+                ok = 0;
+                break;
+            }
+            n++;
+        } while (next_member(&ps, ']') == 1);
+        ok = ok && !ps.declined;
+    }
+    if (ok) {
+        skip_ws(&ps);
+        ok = ps.p == ps.end;
+    }
+    ps_free(&ps);
+    PyBuffer_Release(&b);
+    if (PyErr_Occurred()) return NULL;
+    if (!ok) Py_RETURN_NONE;
+    return PyLong_FromSsize_t(n);
+}
+
 static PyMethodDef methods[] = {
+    {"count_objects", count_objects, METH_O, "count_objects(text) -> objects in the JSON array `text`, or None"},
     {"parse", parse, METH_VARARGS,
      "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb) -> dict of columns, or None to decline\n\n"
-     "lines: a list of bytes-like objects, one JSON document each"},
+     "lines: a list of bytes-like objects, one JSON document each (arrays=True: a JSON array of documents each)"},
     {NULL, NULL, 0, NULL},
 };
 

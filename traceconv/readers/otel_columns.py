@@ -68,7 +68,7 @@ def read_jsonl_columns(lines: Iterable[bytes | memoryview], col: SpanCollector) 
     """Read OTLP/JSON lines (bytes-like) into `col`; None (its columns as they were) if the fast
     path can't."""
     if _otlp_json is not None:
-        return _read((line for line in lines if not _blank(line)), col, BATCH_BYTES, native=True)
+        return _read(((line, len(line)) for line in lines if not _blank(line)), col, BATCH_BYTES, "lines")
 
     def documents() -> Iterator[tuple[TracesData, int]]:
         for line in lines:
@@ -79,7 +79,7 @@ def read_jsonl_columns(lines: Iterable[bytes | memoryview], col: SpanCollector) 
                 raise _Decline  # (the line-by-line reader says what it is)
             yield doc, len(line)
 
-    return _read(documents(), col, BATCH_BYTES)
+    return _read(documents(), col, BATCH_BYTES, "docs")
 
 
 def line_views(first: bytes, stream: BinaryIO, block: int = 1 << 22) -> Iterator[bytes | memoryview]:
@@ -120,20 +120,21 @@ def read_array_columns(stream: BinaryIO, col: SpanCollector) -> int | None:
     anything but a clean array of documents."""
     from traceconv.readers.json_events import ScanResult, iter_event_chunks
 
-    def documents() -> Iterator[tuple[TracesData, int]]:
+    def runs() -> Iterator[tuple[tuple[bytes, Any], int]]:
         scan = ScanResult()
-        for chunk, docs in iter_event_chunks(stream, scan, decode=_array_or_none):
-            if docs is None:
-                docs = _decode_array(chunk)  # (DecodeError: decline)
-            weight = len(chunk) // max(1, len(docs))
-            for doc in docs:
-                if doc.resourceSpans is None and doc.batches is None:
-                    raise _Decline
-                yield doc, weight
+        decode = _count_or_none if _otlp_json is not None else _array_or_none  # (proves the scanner's cuts)
+        for chunk, docs in iter_event_chunks(stream, scan, decode=decode):
+            yield (chunk, docs if _otlp_json is None else None), len(chunk)
         if scan.truncated or scan.stray or not scan.bare_array or b"".join(scan.header.split()) != b"[]":
             raise _Decline  # (damaged, or not a bare array: the whole-document reader says what)
 
-    return _read(documents(), col, BATCH_BYTES)
+    return _read(runs(), col, BATCH_BYTES, "arrays")
+
+
+def _count_or_none(chunk: bytes) -> range | None:
+    """The C reader's check that `chunk` is a JSON array of objects (their number, as a range)."""
+    n = _otlp_json.count_objects(chunk)
+    return None if n is None else range(n)
 
 
 def _array_or_none(chunk: bytes) -> list[TracesData] | None:
@@ -143,23 +144,20 @@ def _array_or_none(chunk: bytes) -> list[TracesData] | None:
         return None
 
 
-def _read(documents: Iterator, col: SpanCollector, batch: int, native: bool = False) -> int | None:
-    """Append documents a batch at a time (each weighs its bytes, `batch` in all); `native`:
-    they are the lines themselves, for `_Appender.add_lines`."""
+def _read(items: Iterator[tuple[Any, int]], col: SpanCollector, batch: int, form: str) -> int | None:
+    """Append items a batch at a time (each weighs its bytes, `batch` in all): decoded documents
+    (`form` "docs"), JSON lines ("lines") or runs of a JSON array ("arrays": (text, its documents
+    or None))."""
     appender = _Appender(col)
-    add = appender.add_lines if native else appender.add
+    add = {"docs": appender.add, "lines": appender.add_lines, "arrays": appender.add_arrays}[form]
     docs: list = []
     size = 0
     collect = gc.isenabled()
     gc.disable()  # (millions of new containers, none in a cycle: collections would only cost time)
     try:
-        for item in documents:
-            if native:
-                docs.append(item)
-                size += len(item)
-            else:
-                docs.append(item[0])
-                size += item[1]
+        for item, weight in items:
+            docs.append(item)
+            size += weight
             if size >= batch:
                 add(docs)
                 docs, size = [], 0
@@ -339,28 +337,36 @@ class _Appender:
             for k in [k for k in d if k >= first]:
                 del d[k]
 
-    def add_lines(self, lines: list[bytes]) -> None:
+    def add_lines(self, lines: list[bytes | memoryview]) -> None:
         """A batch of JSON lines through the C reader; decoded here if it declines."""
+        if not self._add_native(lines, False):
+            self.add(_checked([_decode_line(line) for line in lines]))
+
+    def add_arrays(self, runs: list[tuple[bytes, Any]]) -> None:
+        """A batch of runs of a JSON array ((text, its documents or None)), through the C reader
+        where built; decoded here otherwise, or if it declines."""
+        if _otlp_json is None or not self._add_native([text for text, _ in runs], True):
+            self.add(_checked([doc for text, docs in runs for doc in (_decode_array(text) if docs is None else docs)]))
+
+    def _add_native(self, texts: list, arrays: bool) -> bool:
+        """Append what the C reader makes of `texts`; False (nothing appended) if it declines."""
         try:
-            p = self._native(lines)
+            p = self._native(texts, arrays)
         except (*_ERRORS, _Decline):
             p = None
         if p is None:
-            docs = [_decode_line(line) for line in lines]
-            if any(doc.resourceSpans is None and doc.batches is None for doc in docs):
-                raise _Decline  # (the line-by-line reader says what it is)
-            self.add(docs)
-            return
+            return False
         self._append(p)
         self.n += p["m"]
         self.n_events += len(p["ev_ts"])
         self.n_links += len(p["l_row"])
+        return True
 
-    def _native(self, lines: list[bytes]) -> dict[str, Any] | None:
+    def _native(self, texts: list, arrays: bool) -> dict[str, Any] | None:
         """The columns `add` makes, from `_otlp_json.parse` (None: it declined)."""
         b = self.col.b
         pools = ((b.names.codes, b.names.values), (b.arg_keys.codes, b.arg_keys.values), (b.arg_strings.codes, b.arg_strings.values))
-        r = _otlp_json.parse(lines, pools, FIELD_KEYS, self._value_of, self._resource_of, _kvs_of)
+        r = _otlp_json.parse(texts, pools, FIELD_KEYS, self._value_of, self._resource_of, _kvs_of, arrays)
         if r is None:
             return None
         base = self.n
@@ -510,6 +516,12 @@ class _Appender:
         col.l_lo.frombytes(p["l_lo"].tobytes())
         col.l_sid.frombytes(p["l_sid"].tobytes())
         col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
+
+
+def _checked(docs: list[TracesData]) -> list[TracesData]:
+    if any(doc.resourceSpans is None and doc.batches is None for doc in docs):
+        raise _Decline  # (the line-by-line reader says what it is)
+    return docs
 
 
 def _value_of(raw: bytes) -> tuple[int, int, int, float, str | None]:
