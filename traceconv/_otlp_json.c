@@ -1,6 +1,6 @@
 /* OTLP/JSON Lines → span columns, in C: the optional accelerator of `readers/otel_columns`.
  *
- * `parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb)` reads a batch of JSON lines
+ * `parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources, arrays)` reads a batch of JSON lines
  * (each one `TracesData` document) into flat columns, and interns their strings into the
  * trace's string pools (dict str → code, list of str) in exactly the order the Python fast path
  * does. It only accepts what that path accepts, and makes exactly what it makes; anything else
@@ -75,6 +75,7 @@ typedef struct {
     int declined;
     int escaped; /* the last string held escapes */
     PyObject *value_cb, *resource_cb, *kvs_cb;
+    PyObject *resources; /* list: resource_cb's result per resourceSpans, added after the whole batch parsed */
     Vec owned; /* char*: unescaped strings */
     Vec objs;  /* PyObject*: references to drop at the end */
     /* spans */
@@ -1081,12 +1082,13 @@ static int parse_resource_spans(P *ps) {
     if (lists > 1) DECLINE; /* (both lists: the Python path reads only scopeSpans) */
     PyObject *raw = res_raw ? PyBytes_FromStringAndSize(res_raw, res_len) : PyBytes_FromString("[]");
     if (!raw) return -1;
-    PyObject *r = PyObject_CallOneArg(ps->resource_cb, raw);
+    PyObject *r = PyObject_CallOneArg(ps->resource_cb, raw); /* (checks it; adds nothing yet) */
     Py_DECREF(raw);
     if (!r) return -1;
-    long long res = PyLong_AsLongLong(r);
+    int bad = PyList_Append(ps->resources, r) < 0;
     Py_DECREF(r);
-    if (res == -1 && PyErr_Occurred()) return -1;
+    if (bad) return -1;
+    int64_t res = PyList_GET_SIZE(ps->resources) - 1; /* (an index into `resources` until the batch is in) */
     for (int64_t g = g0; g < COUNT(ps->g_res, int64_t); g++) AT(ps->g_res, int64_t, g) = res;
     return 0;
 }
@@ -1407,10 +1409,10 @@ static int get_pool(PyObject *pools, Py_ssize_t i, Pool *out) {
 }
 
 static PyObject *parse(PyObject *self, PyObject *args) {
-    PyObject *lines, *pools, *fixed_keys, *value_cb, *resource_cb, *kvs_cb;
+    PyObject *lines, *pools, *fixed_keys, *value_cb, *resource_cb, *kvs_cb, *add_resources;
     int arrays = 0;
-    if (!PyArg_ParseTuple(args, "O!O!O!OOO|p", &PyList_Type, &lines, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb,
-                          &resource_cb, &kvs_cb, &arrays))
+    if (!PyArg_ParseTuple(args, "O!O!O!OOOO|p", &PyList_Type, &lines, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb,
+                          &resource_cb, &kvs_cb, &add_resources, &arrays))
         return NULL;
     Pool names, keys, strs;
     if (get_pool(pools, 0, &names) < 0 || get_pool(pools, 1, &keys) < 0 || get_pool(pools, 2, &strs) < 0) return NULL;
@@ -1419,7 +1421,9 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     ps.value_cb = value_cb;
     ps.resource_cb = resource_cb;
     ps.kvs_cb = kvs_cb;
-    PyObject *out = NULL;
+    ps.resources = PyList_New(0);
+    if (!ps.resources) return NULL;
+    PyObject *out = NULL, *ids = NULL;
     Py_INCREF(lines);
     Py_ssize_t n = PyList_GET_SIZE(lines), held = 0;
     Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer)); /* (held to the end: the Strs point into them) */
@@ -1443,8 +1447,22 @@ static PyObject *parse(PyObject *self, PyObject *args) {
             goto done;
         }
     }
+    /* every document parsed: now the resources are added (in order), then strings interned */
+    ids = PyObject_CallOneArg(add_resources, ps.resources);
+    if (!ids) goto done;
+    if (!PyList_Check(ids) || PyList_GET_SIZE(ids) != PyList_GET_SIZE(ps.resources)) {
+        PyErr_SetString(PyExc_TypeError, "add_resources: a list of ints, one per resource");
+        goto done;
+    }
+    for (Py_ssize_t g = 0; g < COUNT(ps.g_res, int64_t); g++) {
+        long long id = PyLong_AsLongLong(PyList_GET_ITEM(ids, AT(ps.g_res, int64_t, g)));
+        if (id == -1 && PyErr_Occurred()) goto done;
+        AT(ps.g_res, int64_t, g) = id;
+    }
     out = results(&ps, &names, &keys, &strs, fixed_keys);
 done:
+    Py_XDECREF(ids);
+    Py_DECREF(ps.resources);
     if (!out && ps.declined && !PyErr_Occurred()) {
         out = Py_None;
         Py_INCREF(out);
@@ -1492,7 +1510,7 @@ static PyObject *count_objects(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"count_objects", count_objects, METH_O, "count_objects(text) -> objects in the JSON array `text`, or None"},
     {"parse", parse, METH_VARARGS,
-     "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb) -> dict of columns, or None to decline\n\n"
+     "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources, arrays=False) -> dict of columns, or None to decline\n\n"
      "lines: a list of bytes-like objects, one JSON document each (arrays=True: a JSON array of documents each)"},
     {NULL, NULL, 0, NULL},
 };

@@ -32,7 +32,6 @@ THREAD_KEYS = frozenset(
 STATUS_ERROR = 2
 MASK64 = (1 << 64) - 1
 MAX_TIME = (1 << 63) - 1
-_MISSING = np.iinfo(np.int64).min
 
 
 class SpanCollector:
@@ -245,15 +244,19 @@ class SpanCollector:
             sval = _view_take(b.a_str, np.int32, hit)
             spans = np.unique(owner)  # the spans holding any of them, in row order
             at = np.searchsorted(spans, owner)
-            cols = {}
+            # per key, its value (an int, or a string's code) and its state: 0 absent, 1 an int,
+            # 2 a string (so an int never collides with a string's code)
+            cols, state = {}, {}
             for k in THREAD_KEYS:
-                m = np.full(len(spans), _MISSING, np.int64)
+                v = np.zeros(len(spans), np.int64)
+                st = np.zeros(len(spans), np.int64)
                 if k in codes:
                     sel = np.flatnonzero(key == codes[k])
-                    # strings as -(code + 2) so they never collide with ints; ints as themselves
-                    m[at[sel]] = np.where(kind[sel] == ArgKind.STRING, -(sval[sel].astype(np.int64) + 2), ival[sel])
-                cols[k] = m
-            has = lambda k: cols[k] != _MISSING  # noqa: E731
+                    is_str = kind[sel] == ArgKind.STRING
+                    v[at[sel]] = np.where(is_str, sval[sel].astype(np.int64), ival[sel])
+                    st[at[sel]] = np.where(is_str, 2, 1)
+                cols[k], state[k] = v, st
+            has = lambda k: state[k] != 0  # noqa: E731
             res = _view_take(self.resource, np.int32, spans).astype(np.int64)
             sglang = has("pid") & (has("thread_label") | has("host_id"))
             generic = ~sglang & (has("thread.id") | has("thread.name"))
@@ -261,8 +264,11 @@ class SpanCollector:
                 [
                     np.where(sglang, 1, np.where(generic, 2, 0)),
                     np.where(sglang, cols["host_id"], res),
+                    np.where(sglang, state["host_id"], 1),
                     np.where(sglang, cols["pid"], cols["thread.id"]),
+                    np.where(sglang, state["pid"], state["thread.id"]),
                     np.where(sglang, 0, cols["thread.name"]),
+                    np.where(sglang, 0, state["thread.name"]),
                 ],
                 axis=1,
             )
@@ -278,9 +284,9 @@ class SpanCollector:
                     r = int(rows[first[u]])
                     info = {}
                     for k in THREAD_KEYS:
-                        v = int(cols[k][r])
-                        if v != _MISSING:
-                            info[k] = strings[-v - 2] if v < -1 else v
+                        if state[k][r]:
+                            v = int(cols[k][r])
+                            info[k] = strings[v] if state[k][r] == 2 else v
                     self.threads.append(tuple(uniq[u].tolist()))
                     self.thread_info.append(info)
         # inherit along parent pointers (pointer jumping; cycles stop by the iteration bound)

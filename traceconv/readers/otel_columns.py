@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
@@ -179,12 +180,17 @@ def _intern(values: list, pool: StringPool) -> np.ndarray:
     return np.array(pool.codes_of(values), np.int32)
 
 
+_PLAIN_INTS = re.compile(r"-?[0-9]+(?:,-?[0-9]+)*", re.ASCII)
+
+
 def _ints(values: list) -> np.ndarray:
     """int64 of ints or decimal strings (OTLP/JSON writes int64 as either): a malformed or
-    out-of-range one declines."""
+    out-of-range one declines. Plain decimal text is parsed by numpy in one call; anything else
+    (" 5", "+5", "1_000": what `int` takes, as the line-by-line reader does) by `int`, as numpy
+    would read "-" or "- 5" as numbers where `int` refuses them."""
     try:
         text = ",".join(values)  # (TypeError: not all strings)
-        if text.count(",") == len(values) - 1:  # (no value holds the separator)
+        if text.count(",") == len(values) - 1 and _PLAIN_INTS.fullmatch(text):  # (no value holds the separator)
             out = np.fromstring(text, dtype=np.int64, sep=",")  # (ValueError at anything else)
             if len(out) == len(values) and not (out == np.iinfo(np.int64).max).any():  # (strtoll saturates)
                 return out
@@ -326,7 +332,8 @@ class _Appender:
         self.lengths = [len(a) for a in self.columns]
         self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
         self.resources: dict[bytes, int] = {}
-        self.raw_resources: dict[bytes, int] = {}  # (the C reader's: by their text as written)
+        self.raw_resources: dict[bytes, bytes] = {}  # (the C reader's: key by their text as written)
+        self.resource_attrs: dict[bytes, list] = {}  # (and their attributes by key)
         self.values: dict[bytes, tuple] = {}  # (the C reader's attribute values it hands back, by their text)
 
     def rollback(self) -> None:
@@ -366,7 +373,7 @@ class _Appender:
         """The columns `add` makes, from `_otlp_json.parse` (None: it declined)."""
         b = self.col.b
         pools = ((b.names.codes, b.names.values), (b.arg_keys.codes, b.arg_keys.values), (b.arg_strings.codes, b.arg_strings.values))
-        r = _otlp_json.parse(texts, pools, FIELD_KEYS, self._value_of, self._resource_of, _kvs_of, arrays)
+        r = _otlp_json.parse(texts, pools, FIELD_KEYS, self._value_of, self._resource_key, _kvs_of, self._add_resources, arrays)
         if r is None:
             return None
         base = self.n
@@ -409,17 +416,26 @@ class _Appender:
             v = self.values[raw] = _value_of(raw)
         return v
 
-    def _resource_of(self, raw: bytes) -> int:
-        """A resource's attributes (raw JSON) → its index in the collector (`add`'s way)."""
-        res = self.raw_resources.get(raw)
-        if res is None:
+    def _resource_key(self, raw: bytes) -> bytes:
+        """A resource's attributes (raw JSON) checked, as the key `add` files them under; nothing
+        is added until the C reader has read the whole batch (`_add_resources`)."""
+        key = self.raw_resources.get(raw)
+        if key is None:
             attrs = _decode_kvs(raw)
-            key = msgspec.json.encode(attrs)
+            key = self.raw_resources[raw] = msgspec.json.encode(attrs)
+            self.resource_attrs[key] = attrs
+        return key
+
+    def _add_resources(self, keys: list[bytes]) -> list[int]:
+        """The batch's resources (`_resource_key`s, in order) added as `add` adds them: their
+        indices in the collector."""
+        out = []
+        for key in keys:
             res = self.resources.get(key)
             if res is None:
-                res = self.resources[key] = self.col.add_resource(_attrs(attrs))
-            self.raw_resources[raw] = res
-        return res
+                res = self.resources[key] = self.col.add_resource(_attrs(self.resource_attrs[key]))
+            out.append(res)
+        return out
 
     def add(self, docs: list[TracesData]) -> None:
         col = self.col
