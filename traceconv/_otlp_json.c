@@ -631,7 +631,7 @@ static int parse_any(P *ps, Attrs *a) {
                 return 0;
             }
         }
-        if (ps->declined) return -1;
+        if (ps->declined || PyErr_Occurred()) return -1;
         ps->p = v0;
     }
     PyObject *raw = raw_value(ps);
@@ -1147,9 +1147,17 @@ static int32_t intern_obj(Pool *pool, PyObject *u) {
     Py_ssize_t code = PyList_GET_SIZE(pool->values);
     PyObject *num = PyLong_FromSsize_t(code);
     if (!num) return -2;
-    int bad = PyDict_SetItem(pool->codes, u, num) < 0 || PyList_Append(pool->values, u) < 0;
+    if (PyList_Append(pool->values, u) < 0) {
+        Py_DECREF(num);
+        return -2;
+    }
+    int bad = PyDict_SetItem(pool->codes, u, num) < 0;
     Py_DECREF(num);
-    return bad ? -2 : (int32_t)code;
+    if (bad) { /* (the pool's list and dict stay in step) */
+        PyList_SetSlice(pool->values, code, code + 1, NULL);
+        return -2;
+    }
+    return (int32_t)code;
 }
 
 /* a small open-addressing cache of the batch's strings → codes, so a repeated string is
@@ -1348,6 +1356,12 @@ static PyObject *results(P *ps, Pool *names, Pool *keys, Pool *strs, PyObject *f
     {
         Py_ssize_t ng = COUNT(ps->g_cat, Str), nm = COUNT(ps->msg, Str), nl = COUNT(ps->l_attr_obj, PyObject *);
         PyObject *cats = PyList_New(ng), *msgs = PyDict_New(), *lattrs = PyDict_New();
+        if (!cats || !msgs || !lattrs) {
+            Py_XDECREF(cats);
+            Py_XDECREF(msgs);
+            Py_XDECREF(lattrs);
+            goto done;
+        }
         if (put(d, "group_category", cats) < 0 || put(d, "status_message", msgs) < 0 || put(d, "l_attrs", lattrs) < 0) goto done;
         for (Py_ssize_t i = 0; i < ng; i++) {
             Str s = AT(ps->g_cat, Str, i);
@@ -1424,15 +1438,19 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     ps.resources = PyList_New(0);
     if (!ps.resources) return NULL;
     PyObject *out = NULL, *ids = NULL;
-    Py_INCREF(lines);
-    Py_ssize_t n = PyList_GET_SIZE(lines), held = 0;
+    lines = PyList_AsTuple(lines); /* (a copy: a callback cannot change what is read) */
+    if (!lines) {
+        Py_DECREF(ps.resources);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(lines), held = 0;
     Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer)); /* (held to the end: the Strs point into them) */
     if (!views) {
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(lines, i), &views[i], PyBUF_SIMPLE) < 0) goto done;
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(lines, i), &views[i], PyBUF_SIMPLE) < 0) goto done;
         held = i + 1;
         const char *s = views[i].buf;
         Py_ssize_t len = views[i].len;
