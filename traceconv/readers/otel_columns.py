@@ -85,25 +85,30 @@ def read_jsonl_columns(lines: Iterable[bytes | memoryview], col: SpanCollector) 
 
 def line_views(first: bytes, stream: BinaryIO, block: int = 1 << 22) -> Iterator[bytes | memoryview]:
     """`first`, then the lines of the rest of `stream`, as views into blocks read whole: no copy
-    per line (a line that runs past a block is carried into the next)."""
+    per line (only a line that runs past a block is joined from its parts)."""
     yield first
-    rest = b""
+    parts: list[bytes] = []  # (an unfinished line)
     while True:
-        buf = bytearray(len(rest) + block)
-        buf[: len(rest)] = rest
-        got = stream.readinto(memoryview(buf)[len(rest) :])
-        if not got:
-            if rest:
-                yield rest
+        chunk = stream.read(block)
+        if not chunk:
+            if parts:
+                yield b"".join(parts)
             return
-        end = len(rest) + got
-        view = memoryview(buf)
         pos = 0
-        while (nl := buf.find(b"\n", pos, end)) >= 0:
+        if parts:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                parts.append(chunk)
+                continue
+            parts.append(chunk[: nl + 1])
+            yield b"".join(parts)
+            parts, pos = [], nl + 1
+        view = memoryview(chunk)
+        while (nl := chunk.find(b"\n", pos)) >= 0:
             yield view[pos : nl + 1]
             pos = nl + 1
-        rest = bytes(view[pos:end])
-        block = max(block, 2 * len(rest))  # (a long line: read more at once)
+        if pos < len(chunk):
+            parts.append(chunk[pos:])
 
 
 _BLANKS = frozenset(b" \t\n\r\x0b\x0c")

@@ -325,11 +325,30 @@ def _write_run_summary(trace: Trace, out: BinaryIO) -> None:
 
 
 def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list[str], values: list[str]) -> None:
-    entries: list[tuple[int, int, str]] = []
-    for field_no, strings in ((ID_EVENT_NAMES, names), (ID_EVENT_CATEGORIES, cats), (ID_DEBUG_NAMES, keys), (ID_DEBUG_STRINGS, values)):
-        entries += [(field_no, i + 1, s) for i, s in enumerate(strings)]
-    for lo in range(0, len(entries), 20000):
-        body = [(f, [(1, iid), (2, s)]) for f, iid, s in entries[lo : lo + 20000]]
+    """The interned strings, 20000 entries a packet; each entry (`InternedString` iid and text)
+    is encoded with the packets' vectorised encoder."""
+    groups = ((ID_EVENT_NAMES, names), (ID_EVENT_CATEGORIES, cats), (ID_DEBUG_NAMES, keys), (ID_DEBUG_STRINGS, values))
+    fields = np.concatenate([np.full(len(strings), f, np.uint64) for f, strings in groups])
+    iids = np.concatenate([np.arange(1, len(strings) + 1, dtype=np.uint64) for _, strings in groups])
+    texts = [s for _, strings in groups for s in strings]
+    for lo in range(0, len(texts), 20000):
+        hi = min(len(texts), lo + 20000)
+        raw = [s.encode("utf-8", "replace") for s in texts[lo:hi]]
+        m = len(raw)
+        size = np.fromiter(map(len, raw), np.int64, m)
+        offsets = np.zeros(m + 1, np.int64)
+        np.cumsum(size, out=offsets[1:])
+        iid, length = pw.varint(iids[lo:hi]), pw.varint(size)
+        pieces = [
+            pw.varint(fields[lo:hi] * np.uint64(8) + np.uint64(2)),  # (the entry's field, LEN)
+            pw.varint(1 + iid.length + 1 + length.length + size),
+            Pieces.constant(pw.tag(1, 0), m),
+            iid,
+            Pieces.constant(pw.tag(2, 2), m),
+            length,
+            Pieces.ragged(np.frombuffer(b"".join(raw), np.uint8), offsets),
+        ]
+        body = pw.concat(pieces)[0].tobytes()
         out.write(frame_packet(encode_message([(P_INTERNED, body), (P_SEQ_ID, SEQUENCE_ID), (P_SEQ_FLAGS, SEQ_NEEDS)])))
 
 
