@@ -15,7 +15,7 @@ with atheris.instrument_imports(include=["traceconv"]):
 
 _TMP = os.path.join(tempfile.gettempdir(), f"fuzz_otel_{os.getpid()}.jsonl")
 _NATIVE = otel_columns._otlp_json  # the C reader of JSON Lines (None: not built, or TRACECONV_NO_C)
-_SEEN: Counter = Counter()  # C reader: what its `parse` calls did
+_SEEN: Counter = Counter()  # C reader: what its `scan` / `finish` calls did
 
 
 def _report() -> None:
@@ -27,16 +27,25 @@ atexit.register(_report)  # (libFuzzer leaves without atexit when it stops: also
 
 
 class _Spy:
-    """The C module, its `parse` outcomes counted."""
+    """The C module, what its `scan` and `finish` calls did counted."""
 
-    def parse(self, *args):
-        try:
-            r = _NATIVE.parse(*args)
-        except Exception as e:
-            _SEEN[f"parse raised {type(e).__name__}"] += 1
-            raise
-        _SEEN["parse declined" if r is None else "parse accepted"] += 1
+    def scan(self, *args):
+        r = _NATIVE.scan(*args)
+        if r is None:
+            _SEEN["scan declined"] += 1
         return r
+
+    def finish(self, *args):
+        try:
+            r = _NATIVE.finish(*args)
+        except Exception as e:
+            _SEEN[f"finish raised {type(e).__name__}"] += 1
+            raise
+        _SEEN["finish declined" if r is None else "accepted"] += 1
+        return r
+
+    def count_objects(self, text):
+        return _NATIVE.count_objects(text)
 
 
 def test_one_input(data: bytes) -> None:

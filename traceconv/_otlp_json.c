@@ -30,10 +30,7 @@ static int vec_grow(Vec *v, Py_ssize_t need) {
     Py_ssize_t cap = v->cap ? v->cap : 1024;
     while (cap < v->len + need) cap *= 2;
     char *d = realloc(v->data, (size_t)cap);
-    if (!d) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (!d) return -1; /* (out of memory: no Python error here, this may run without the GIL) */
     v->data = d;
     v->cap = cap;
     return 0;
@@ -69,13 +66,22 @@ typedef struct {
 /* ArgKind (model/trace.py) */
 enum { K_STRING = 0, K_INT = 1, K_DOUBLE = 2, K_BOOL = 3 };
 
+/* work left for `finish` (it needs the GIL): a raw JSON text and where its result goes */
+typedef struct {
+    Attrs *a;         /* value / double: the attribute columns, */
+    Py_ssize_t index; /* its row there (link attributes: the link) */
+    Str raw;
+} Deferred;
+
 typedef struct {
     const char *p, *end;
     int depth;
     int declined;
+    int oom;
     int escaped; /* the last string held escapes */
     PyObject *value_cb, *resource_cb, *kvs_cb;
-    PyObject *resources; /* list: resource_cb's result per resourceSpans, added after the whole batch parsed */
+    Vec d_values, d_doubles, d_scopes, d_links; /* Deferred */
+    Vec d_resources;                            /* Str: each resourceSpans' attributes */
     Vec owned; /* char*: unescaped strings */
     Vec objs;  /* PyObject*: references to drop at the end */
     /* spans */
@@ -169,11 +175,12 @@ static int parse_escaped(P *ps, const char *s, Str *out) {
     if (q >= end) DECLINE;
     char *buf = malloc((size_t)(q - s) + 1);
     if (!buf) {
-        PyErr_NoMemory();
+        ps->oom = 1;
         return -1;
     }
     if (ps->owned.len + (Py_ssize_t)sizeof(char *) > ps->owned.cap && vec_grow(&ps->owned, sizeof(char *)) < 0) {
         free(buf);
+        ps->oom = 1;
         return -1;
     }
     *(char **)(ps->owned.data + ps->owned.len) = buf;
@@ -370,32 +377,41 @@ static const char *number_end(const char *p, const char *end, int *integral) {
     return p;
 }
 
-static int parse_double(P *ps, double *out) {
+/* a double: an integer literal here (as msgspec makes a float of an int: (double)int64, so -0
+ * is 0.0); other numbers are checked here and converted by `finish` (*later: their text) */
+static int parse_double(P *ps, double *out, Str *later) {
     skip_ws(ps);
     int integral;
     const char *stop = number_end(ps->p, ps->end, &integral);
     if (!stop) DECLINE;
-    if (integral) { /* an int becomes a float as msgspec makes it: (double)int64, so -0 is 0.0 */
+    later->s = NULL;
+    if (integral) {
         int64_t v;
         const char *s2;
         if (digits_i64(ps->p, stop, &v, &s2) < 0) DECLINE;
         *out = (double)v;
     } else {
-        char tmp[64];
-        Py_ssize_t n = stop - ps->p;
-        if (n >= (Py_ssize_t)sizeof(tmp)) DECLINE;
-        memcpy(tmp, ps->p, (size_t)n);
-        tmp[n] = 0;
-        char *e;
-        *out = PyOS_string_to_double(tmp, &e, NULL);
-        if (*out == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            DECLINE;
-        }
-        if (e != tmp + n || !isfinite(*out)) DECLINE;
+        if (stop - ps->p >= 64) DECLINE;
+        later->s = ps->p;
+        later->n = stop - ps->p;
+        *out = 0;
     }
     ps->p = stop;
     return 0;
+}
+
+/* `parse_double`'s text → a finite double, with the GIL (0 ok, 1 declined) */
+static int text_to_double(Str t, double *out) {
+    char tmp[64];
+    memcpy(tmp, t.s, (size_t)t.n);
+    tmp[t.n] = 0;
+    char *e;
+    *out = PyOS_string_to_double(tmp, &e, NULL);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 1;
+    }
+    return (e != tmp + t.n || !isfinite(*out)) ? 1 : 0;
 }
 
 static int lit(P *ps, const char *word) {
@@ -547,44 +563,22 @@ static int parse_code(P *ps, const char **names, const char **more, int8_t *out)
 
 /* ---- attributes ------------------------------------------------------------------------- */
 
-/* raw JSON text of the value at the cursor (checked), as bytes */
-static PyObject *raw_value(P *ps) {
-    skip_ws(ps);
-    const char *v0 = ps->p;
-    if (skip_value(ps) < 0) return NULL;
-    return PyBytes_FromStringAndSize(v0, ps->p - v0);
+static int defer(P *ps, Vec *v, Attrs *a, Py_ssize_t index, const char *s, Py_ssize_t n) {
+    Deferred d = {a, index, {s, n}};
+    PUSH(v, Deferred, d);
+    return 0;
 }
 
-static int keep_obj(P *ps, PyObject *o);
-
-/* an attribute value through value_cb(raw) → (pass, kind, int, double, text or None) */
-static int call_value_cb(P *ps, Attrs *a, PyObject *raw) {
-    PyObject *r = PyObject_CallOneArg(ps->value_cb, raw);
-    if (!r) return -1;
-    int pass, kind;
-    long long iv;
-    double dv;
-    PyObject *text;
-    if (!PyArg_ParseTuple(r, "iiLdO", &pass, &kind, &iv, &dv, &text)) {
-        Py_DECREF(r);
-        return -1;
-    }
-    if (text != Py_None && !PyUnicode_Check(text)) {
-        Py_DECREF(r);
-        PyErr_SetString(PyExc_TypeError, "value_cb: text must be str or None");
-        return -1;
-    }
-    PyObject *keep = text == Py_None ? NULL : text;
-    Py_XINCREF(keep);
-    Py_DECREF(r);
-    if (keep && keep_obj(ps, keep) < 0) return -1;
+/* an attribute value left to value_cb (in `finish`): placeholders now */
+static int defer_value(P *ps, Attrs *a, const char *s, Py_ssize_t n) {
+    if (defer(ps, &ps->d_values, a, COUNT(a->kind, int8_t), s, n) < 0) return -1;
     Str none = {NULL, 0};
-    PUSH(&a->kind, int8_t, (int8_t)kind);
-    PUSH(&a->ival, int64_t, (int64_t)iv);
-    PUSH(&a->dval, double, dv);
+    PUSH(&a->kind, int8_t, 0);
+    PUSH(&a->ival, int64_t, 0);
+    PUSH(&a->dval, double, 0);
     PUSH(&a->sval, Str, none);
-    PUSH(&a->obj, PyObject *, keep);
-    PUSH(&a->pass, int8_t, (int8_t)(keep ? pass : -1));
+    PUSH(&a->obj, PyObject *, NULL);
+    PUSH(&a->pass, int8_t, -1);
     return 0;
 }
 
@@ -603,7 +597,7 @@ static int parse_any(P *ps, Attrs *a) {
             int8_t kind = -1, pass = -1;
             int64_t iv = 0;
             double dv = 0;
-            Str sv = {NULL, 0};
+            Str sv = {NULL, 0}, later = {NULL, 0};
             if (is(&k, "stringValue") && c == '"') {
                 if (parse_str(ps, &sv) < 0) return -1;
                 kind = K_STRING;
@@ -612,7 +606,7 @@ static int parse_any(P *ps, Attrs *a) {
                 if (parse_num(ps, &iv) < 0) return -1;
                 kind = K_INT;
             } else if (is(&k, "doubleValue") && (c == '-' || (c >= '0' && c <= '9'))) {
-                if (parse_double(ps, &dv) < 0) return -1;
+                if (parse_double(ps, &dv, &later) < 0) return -1;
                 kind = K_DOUBLE;
             } else if (is(&k, "boolValue") && (c == 't' || c == 'f')) {
                 if (lit(ps, c == 't' ? "true" : "false") < 0) return -1;
@@ -622,6 +616,7 @@ static int parse_any(P *ps, Attrs *a) {
             skip_ws(ps);
             if (kind >= 0 && ps->p < ps->end && *ps->p == '}') {
                 ps->p++;
+                if (later.s && defer(ps, &ps->d_doubles, a, COUNT(a->kind, int8_t), later.s, later.n) < 0) return -1;
                 PUSH(&a->kind, int8_t, kind);
                 PUSH(&a->ival, int64_t, iv);
                 PUSH(&a->dval, double, dv);
@@ -631,17 +626,12 @@ static int parse_any(P *ps, Attrs *a) {
                 return 0;
             }
         }
-        if (ps->declined || PyErr_Occurred()) return -1;
+        if (ps->declined || ps->oom) return -1;
         ps->p = v0;
     }
-    PyObject *raw = raw_value(ps);
-    if (!raw) return -1;
-    int r = call_value_cb(ps, a, raw);
-    Py_DECREF(raw);
-    return r;
+    if (skip_value(ps) < 0) return -1;
+    return defer_value(ps, a, v0, ps->p - v0);
 }
-
-static PyObject *NULL_BYTES; /* b"null" */
 
 /* a list of KeyValue, appended to `a` (owner `owner`) */
 static int parse_attrs(P *ps, Attrs *a, int64_t owner) {
@@ -669,32 +659,29 @@ static int parse_attrs(P *ps, Attrs *a, int64_t owner) {
             } while (next_member(ps, '}') == 1);
             if (ps->declined) return -1;
         }
-        if (!have_value && call_value_cb(ps, a, NULL_BYTES) < 0) return -1; /* (no value: as null) */
+        if (!have_value && defer_value(ps, a, "null", 4) < 0) return -1; /* (no value: as null) */
         PUSH(&a->owner, int64_t, owner);
         PUSH(&a->key, Str, key);
     } while (next_member(ps, ']') == 1);
     return ps->declined ? -1 : 0;
 }
 
-/* a list of KeyValue as raw JSON through `cb` (None: an empty list; cb not called) */
-static int raw_attrs(P *ps, PyObject *cb, PyObject **out) {
+/* a list of KeyValue left to kvs_cb (in `finish`), into `v` (an empty list: nothing) */
+static int raw_attrs(P *ps, Vec *v, Py_ssize_t index) {
     skip_ws(ps);
     const char *v0 = ps->p;
     int empty;
     if (array_open(ps, &empty) < 0) return -1;
-    *out = NULL;
     if (empty) return 0;
     ps->p = v0;
-    PyObject *raw = raw_value(ps);
-    if (!raw) return -1;
-    *out = PyObject_CallOneArg(cb, raw);
-    Py_DECREF(raw);
-    return *out ? 0 : -1;
+    if (skip_value(ps) < 0) return -1;
+    return defer(ps, v, NULL, index, v0, ps->p - v0);
 }
 
 static int keep_obj(P *ps, PyObject *o) {
     if (ps->objs.len + (Py_ssize_t)sizeof(PyObject *) > ps->objs.cap && vec_grow(&ps->objs, sizeof(PyObject *)) < 0) {
         Py_DECREF(o);
+        PyErr_NoMemory();
         return -1;
     }
     *(PyObject **)(ps->objs.data + ps->objs.len) = o;
@@ -761,13 +748,7 @@ static int parse_link(P *ps, int64_t row) {
                 if (parse_str(ps, &s) < 0) return -1;
             } else if (is(&k, "attributes")) {
                 SEEN(3);
-                PyObject *attrs;
-                if (raw_attrs(ps, ps->kvs_cb, &attrs) < 0) return -1;
-                if (attrs) {
-                    if (keep_obj(ps, attrs) < 0) return -1;
-                    PUSH(&ps->l_attr_row, int64_t, COUNT(ps->l_hi, uint64_t));
-                    PUSH(&ps->l_attr_obj, PyObject *, attrs);
-                }
+                if (raw_attrs(ps, &ps->d_links, COUNT(ps->l_hi, uint64_t)) < 0) return -1;
             } else if (is(&k, "droppedAttributesCount")) {
                 SEEN(4);
                 if (parse_int(ps, &dummy) < 0) return -1;
@@ -969,9 +950,7 @@ static int parse_scope(P *ps, Str *name, int *has) {
             if (parse_str(ps, &s) < 0) return -1;
         } else if (is(&k, "attributes")) {
             SEEN(2);
-            PyObject *attrs;
-            if (raw_attrs(ps, ps->kvs_cb, &attrs) < 0) return -1;
-            Py_XDECREF(attrs);
+            if (raw_attrs(ps, &ps->d_scopes, 0) < 0) return -1;
         } else if (skip_value(ps) < 0)
             return -1;
     } while (next_member(ps, '}') == 1);
@@ -1080,15 +1059,9 @@ static int parse_resource_spans(P *ps) {
         if (ps->declined) return -1;
     }
     if (lists > 1) DECLINE; /* (both lists: the Python path reads only scopeSpans) */
-    PyObject *raw = res_raw ? PyBytes_FromStringAndSize(res_raw, res_len) : PyBytes_FromString("[]");
-    if (!raw) return -1;
-    PyObject *r = PyObject_CallOneArg(ps->resource_cb, raw); /* (checks it; adds nothing yet) */
-    Py_DECREF(raw);
-    if (!r) return -1;
-    int bad = PyList_Append(ps->resources, r) < 0;
-    Py_DECREF(r);
-    if (bad) return -1;
-    int64_t res = PyList_GET_SIZE(ps->resources) - 1; /* (an index into `resources` until the batch is in) */
+    Str raw = res_raw ? (Str){res_raw, res_len} : (Str){"[]", 2};
+    PUSH(&ps->d_resources, Str, raw);
+    int64_t res = COUNT(ps->d_resources, Str) - 1; /* (an index among the batch's resources until `finish`) */
     for (int64_t g = g0; g < COUNT(ps->g_res, int64_t); g++) AT(ps->g_res, int64_t, g) = res;
     return 0;
 }
@@ -1273,7 +1246,8 @@ static void ps_free(P *ps) {
     Vec *vs[] = {&ps->owned, &ps->objs, &ps->start, &ps->stop, &ps->thi, &ps->tlo, &ps->sid, &ps->psid, &ps->tstate,
                  &ps->flags, &ps->dac, &ps->dec, &ps->dlc, &ps->kind, &ps->status, &ps->name, &ps->msg_row, &ps->msg,
                  &ps->ev_owner, &ps->ev_ts, &ps->ev_name, &ps->l_owner, &ps->l_hi, &ps->l_lo, &ps->l_sid,
-                 &ps->l_attr_row, &ps->l_attr_obj, &ps->g_res, &ps->g_count, &ps->g_cat};
+                 &ps->l_attr_row, &ps->l_attr_obj, &ps->g_res, &ps->g_count, &ps->g_cat, &ps->d_values,
+                 &ps->d_doubles, &ps->d_scopes, &ps->d_links, &ps->d_resources};
     for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) free(vs[i]->data);
     attrs_free(&ps->sa);
     attrs_free(&ps->ea);
@@ -1422,73 +1396,230 @@ static int get_pool(PyObject *pools, Py_ssize_t i, Pool *out) {
     return 0;
 }
 
+/* ---- scan (without the GIL) and finish (with it) ------------------------------------------ */
+
+#define SCAN "traceconv._otlp_json.Scan"
+
+typedef struct {
+    P ps;
+    PyObject *lines; /* a tuple: the texts, held with their buffers while the Strs point into them */
+    Py_buffer *views;
+    Py_ssize_t held;
+    int finished;
+} Scan;
+
+static void scan_free(Scan *sc) {
+    ps_free(&sc->ps);
+    for (Py_ssize_t i = 0; i < sc->held; i++) PyBuffer_Release(&sc->views[i]);
+    PyMem_Free(sc->views);
+    Py_XDECREF(sc->lines);
+    PyMem_Free(sc);
+}
+
+static void scan_capsule_free(PyObject *cap) {
+    Scan *sc = PyCapsule_GetPointer(cap, SCAN);
+    if (sc) scan_free(sc);
+}
+
+static int scan_texts(P *ps, Py_buffer *views, Py_ssize_t n, int arrays) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *s = views[i].buf;
+        Py_ssize_t len = views[i].len;
+        if (!arrays && is_space_line(s, len)) continue;
+        ps->p = s;
+        ps->end = s + len;
+        ps->depth = 0;
+        if ((arrays ? parse_documents(ps) : parse_document(ps)) < 0) return -1;
+        skip_ws(ps);
+        if (ps->p != ps->end) {
+            ps->declined = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* scan(texts, arrays=False) -> a Scan for `finish`, or None (declined). The texts are parsed
+ * without the GIL (another thread may run meanwhile); what needs Python is left to `finish`. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *lines;
+    int arrays = 0;
+    if (!PyArg_ParseTuple(args, "O!|p", &PyList_Type, &lines, &arrays)) return NULL;
+    Scan *sc = PyMem_Calloc(1, sizeof(Scan));
+    if (!sc) return PyErr_NoMemory();
+    sc->lines = PyList_AsTuple(lines); /* (a copy: nothing can change what is read) */
+    Py_ssize_t n = sc->lines ? PyTuple_GET_SIZE(sc->lines) : 0;
+    sc->views = sc->lines ? PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer)) : NULL;
+    if (!sc->views) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        scan_free(sc);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(sc->lines, i), &sc->views[i], PyBUF_SIMPLE) < 0) {
+            scan_free(sc);
+            return NULL;
+        }
+        sc->held = i + 1;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = scan_texts(&sc->ps, sc->views, n, arrays);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        int declined = sc->ps.declined;
+        scan_free(sc);
+        if (declined) Py_RETURN_NONE;
+        return PyErr_NoMemory();
+    }
+    PyObject *cap = PyCapsule_New(sc, SCAN, scan_capsule_free);
+    if (!cap) scan_free(sc);
+    return cap;
+}
+
+static PyObject *as_bytes(Str s) { return PyBytes_FromStringAndSize(s.s, s.n); }
+
+/* call cb(raw) for a deferred text: a new reference, or NULL */
+static PyObject *call_raw(PyObject *cb, Str raw) {
+    PyObject *b = as_bytes(raw);
+    if (!b) return NULL;
+    PyObject *r = PyObject_CallOneArg(cb, b);
+    Py_DECREF(b);
+    return r;
+}
+
+/* the work `scan` left: doubles, values (value_cb), scope and link attributes (kvs_cb), the
+ * resources (resource_cb, then add_resources, in order); 1: declined, -1: error */
+static int resolve(P *ps, PyObject *add_resources) {
+    for (Py_ssize_t i = 0; i < COUNT(ps->d_doubles, Deferred); i++) {
+        Deferred d = AT(ps->d_doubles, Deferred, i);
+        if (text_to_double(d.raw, &AT(d.a->dval, double, d.index))) return 1;
+    }
+    for (Py_ssize_t i = 0; i < COUNT(ps->d_values, Deferred); i++) {
+        Deferred d = AT(ps->d_values, Deferred, i);
+        PyObject *r = call_raw(ps->value_cb, d.raw);
+        if (!r) return -1;
+        int pass, kind;
+        long long iv;
+        double dv;
+        PyObject *text;
+        if (!PyArg_ParseTuple(r, "iiLdO", &pass, &kind, &iv, &dv, &text)) {
+            Py_DECREF(r);
+            return -1;
+        }
+        if (text != Py_None && !PyUnicode_Check(text)) {
+            Py_DECREF(r);
+            PyErr_SetString(PyExc_TypeError, "value_cb: text must be str or None");
+            return -1;
+        }
+        PyObject *keep = text == Py_None ? NULL : text;
+        Py_XINCREF(keep);
+        Py_DECREF(r);
+        if (keep && keep_obj(ps, keep) < 0) return -1;
+        AT(d.a->kind, int8_t, d.index) = (int8_t)kind;
+        AT(d.a->ival, int64_t, d.index) = (int64_t)iv;
+        AT(d.a->dval, double, d.index) = dv;
+        AT(d.a->obj, PyObject *, d.index) = keep;
+        AT(d.a->pass, int8_t, d.index) = (int8_t)(keep ? pass : -1);
+    }
+    for (Py_ssize_t i = 0; i < COUNT(ps->d_scopes, Deferred); i++) {
+        PyObject *r = call_raw(ps->kvs_cb, AT(ps->d_scopes, Deferred, i).raw); /* (checked; not kept) */
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    for (Py_ssize_t i = 0; i < COUNT(ps->d_links, Deferred); i++) {
+        Deferred d = AT(ps->d_links, Deferred, i);
+        PyObject *r = call_raw(ps->kvs_cb, d.raw);
+        if (!r || keep_obj(ps, r) < 0) return -1;
+        int64_t row = d.index;
+        if (ps->l_attr_row.len + 8 > ps->l_attr_row.cap && vec_grow(&ps->l_attr_row, 8) < 0) goto oom;
+        if (ps->l_attr_obj.len + 8 > ps->l_attr_obj.cap && vec_grow(&ps->l_attr_obj, 8) < 0) goto oom;
+        AT(ps->l_attr_row, int64_t, COUNT(ps->l_attr_row, int64_t)) = row;
+        ps->l_attr_row.len += 8;
+        AT(ps->l_attr_obj, PyObject *, COUNT(ps->l_attr_obj, PyObject *)) = r;
+        ps->l_attr_obj.len += sizeof(PyObject *);
+    }
+    Py_ssize_t nr = COUNT(ps->d_resources, Str);
+    PyObject *keys = PyList_New(nr), *ids = NULL;
+    if (!keys) return -1;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        PyObject *r = call_raw(ps->resource_cb, AT(ps->d_resources, Str, i)); /* (checks it; adds nothing) */
+        if (!r) {
+            Py_DECREF(keys);
+            return -1;
+        }
+        PyList_SET_ITEM(keys, i, r);
+    }
+    ids = PyObject_CallOneArg(add_resources, keys); /* every document is in: now they are added, in order */
+    Py_DECREF(keys);
+    if (!ids) return -1;
+    if (!PyList_Check(ids) || PyList_GET_SIZE(ids) != nr) {
+        Py_DECREF(ids);
+        PyErr_SetString(PyExc_TypeError, "add_resources: a list of ints, one per resource");
+        return -1;
+    }
+    for (Py_ssize_t g = 0; g < COUNT(ps->g_res, int64_t); g++) {
+        long long id = PyLong_AsLongLong(PyList_GET_ITEM(ids, AT(ps->g_res, int64_t, g)));
+        if (id == -1 && PyErr_Occurred()) {
+            Py_DECREF(ids);
+            return -1;
+        }
+        AT(ps->g_res, int64_t, g) = id;
+    }
+    Py_DECREF(ids);
+    return 0;
+oom:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* finish(scan, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources) -> dict of
+ * columns, or None (declined: nothing added or interned) */
+static PyObject *finish(PyObject *self, PyObject *args) {
+    PyObject *cap, *pools, *fixed_keys, *value_cb, *resource_cb, *kvs_cb, *add_resources;
+    if (!PyArg_ParseTuple(args, "OO!O!OOOO", &cap, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb, &resource_cb,
+                          &kvs_cb, &add_resources))
+        return NULL;
+    Scan *sc = PyCapsule_GetPointer(cap, SCAN);
+    if (!sc) return NULL;
+    if (sc->finished) {
+        PyErr_SetString(PyExc_ValueError, "finish: this scan was finished already");
+        return NULL;
+    }
+    Pool names, keys, strs;
+    if (get_pool(pools, 0, &names) < 0 || get_pool(pools, 1, &keys) < 0 || get_pool(pools, 2, &strs) < 0) return NULL;
+    sc->finished = 1;
+    P *ps = &sc->ps;
+    ps->value_cb = value_cb;
+    ps->resource_cb = resource_cb;
+    ps->kvs_cb = kvs_cb;
+    int rc = resolve(ps, add_resources);
+    if (rc > 0) Py_RETURN_NONE;
+    if (rc < 0) return NULL;
+    PyObject *out = results(ps, &names, &keys, &strs, fixed_keys);
+    if (!out && !PyErr_Occurred()) PyErr_NoMemory();
+    return out;
+}
+
+/* parse(texts, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources, arrays=False):
+ * scan and finish in one call */
 static PyObject *parse(PyObject *self, PyObject *args) {
     PyObject *lines, *pools, *fixed_keys, *value_cb, *resource_cb, *kvs_cb, *add_resources;
     int arrays = 0;
     if (!PyArg_ParseTuple(args, "O!O!O!OOOO|p", &PyList_Type, &lines, &PyTuple_Type, &pools, &PyTuple_Type, &fixed_keys, &value_cb,
                           &resource_cb, &kvs_cb, &add_resources, &arrays))
         return NULL;
-    Pool names, keys, strs;
-    if (get_pool(pools, 0, &names) < 0 || get_pool(pools, 1, &keys) < 0 || get_pool(pools, 2, &strs) < 0) return NULL;
-    P ps;
-    memset(&ps, 0, sizeof(ps));
-    ps.value_cb = value_cb;
-    ps.resource_cb = resource_cb;
-    ps.kvs_cb = kvs_cb;
-    ps.resources = PyList_New(0);
-    if (!ps.resources) return NULL;
-    PyObject *out = NULL, *ids = NULL;
-    lines = PyList_AsTuple(lines); /* (a copy: a callback cannot change what is read) */
-    if (!lines) {
-        Py_DECREF(ps.resources);
-        return NULL;
-    }
-    Py_ssize_t n = PyTuple_GET_SIZE(lines), held = 0;
-    Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer)); /* (held to the end: the Strs point into them) */
-    if (!views) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(lines, i), &views[i], PyBUF_SIMPLE) < 0) goto done;
-        held = i + 1;
-        const char *s = views[i].buf;
-        Py_ssize_t len = views[i].len;
-        if (!arrays && is_space_line(s, len)) continue;
-        ps.p = s;
-        ps.end = s + len;
-        ps.depth = 0;
-        if ((arrays ? parse_documents(&ps) : parse_document(&ps)) < 0) goto done;
-        skip_ws(&ps);
-        if (ps.p != ps.end) {
-            ps.declined = 1;
-            goto done;
-        }
-    }
-    /* every document parsed: now the resources are added (in order), then strings interned */
-    ids = PyObject_CallOneArg(add_resources, ps.resources);
-    if (!ids) goto done;
-    if (!PyList_Check(ids) || PyList_GET_SIZE(ids) != PyList_GET_SIZE(ps.resources)) {
-        PyErr_SetString(PyExc_TypeError, "add_resources: a list of ints, one per resource");
-        goto done;
-    }
-    for (Py_ssize_t g = 0; g < COUNT(ps.g_res, int64_t); g++) {
-        long long id = PyLong_AsLongLong(PyList_GET_ITEM(ids, AT(ps.g_res, int64_t, g)));
-        if (id == -1 && PyErr_Occurred()) goto done;
-        AT(ps.g_res, int64_t, g) = id;
-    }
-    out = results(&ps, &names, &keys, &strs, fixed_keys);
-done:
-    Py_XDECREF(ids);
-    Py_DECREF(ps.resources);
-    if (!out && ps.declined && !PyErr_Occurred()) {
-        out = Py_None;
-        Py_INCREF(out);
-    }
-    ps_free(&ps);
-    for (Py_ssize_t i = 0; i < held; i++) PyBuffer_Release(&views[i]);
-    PyMem_Free(views);
-    Py_DECREF(lines);
+    Pool pool;
+    if (get_pool(pools, 0, &pool) < 0 || get_pool(pools, 1, &pool) < 0 || get_pool(pools, 2, &pool) < 0) return NULL;
+    PyObject *scan_args = Py_BuildValue("(Oi)", lines, arrays);
+    if (!scan_args) return NULL;
+    PyObject *cap = scan(self, scan_args);
+    Py_DECREF(scan_args);
+    if (!cap || cap == Py_None) return cap;
+    PyObject *fin_args = PyTuple_Pack(7, cap, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources);
+    PyObject *out = fin_args ? finish(self, fin_args) : NULL;
+    Py_XDECREF(fin_args);
+    Py_DECREF(cap);
     return out;
 }
 
@@ -1526,6 +1657,9 @@ static PyObject *count_objects(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "scan(texts, arrays=False) -> a scan for finish(), or None to decline (runs without the GIL)"},
+    {"finish", finish, METH_VARARGS,
+     "finish(scan, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources) -> dict of columns, or None to decline"},
     {"count_objects", count_objects, METH_O, "count_objects(text) -> objects in the JSON array `text`, or None"},
     {"parse", parse, METH_VARARGS,
      "parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources, arrays=False) -> dict of columns, or None to decline\n\n"
@@ -1539,7 +1673,5 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_json", "OTLP/J
 PyMODINIT_FUNC PyInit__otlp_json(void) {
     for (int c = 0; c < 256; c++)
         HEX[c] = (signed char)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1);
-    NULL_BYTES = PyBytes_FromString("null");
-    if (!NULL_BYTES) return NULL;
     return PyModule_Create(&module);
 }

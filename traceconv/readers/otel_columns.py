@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
@@ -155,7 +156,8 @@ def _read(items: Iterator[tuple[Any, int]], col: SpanCollector, batch: int, form
     (`form` "docs"), JSON lines ("lines") or runs of a JSON array ("arrays": (text, its documents
     or None))."""
     appender = _Appender(col)
-    add = {"docs": appender.add, "lines": appender.add_lines, "arrays": appender.add_arrays}[form]
+    pipelined = form != "docs" and _otlp_json is not None
+    add = appender.add_later if pipelined else {"docs": appender.add, "lines": appender.add_lines, "arrays": appender.add_arrays}[form]
     docs: list = []
     size = 0
     collect = gc.isenabled()
@@ -165,14 +167,17 @@ def _read(items: Iterator[tuple[Any, int]], col: SpanCollector, batch: int, form
             docs.append(item)
             size += weight
             if size >= batch:
-                add(docs)
+                add(docs, form) if pipelined else add(docs)
                 docs, size = [], 0
         if docs:
-            add(docs)
+            add(docs, form) if pipelined else add(docs)
+        if pipelined:
+            appender.add_later(None, form)
     except (*_ERRORS, _Decline):
         appender.rollback()
         return None
     finally:
+        appender.wait()
         if collect:
             gc.enable()
     return appender.n
@@ -337,6 +342,7 @@ class _Appender:
         self.lengths = [len(a) for a in self.columns]
         self.row0, self.ev0, self.link0 = len(col.b.ts), len(col.ev_ts), len(col.l_row)
         self.resources: dict[bytes, int] = {}
+        self.pending: tuple | None = None  # (batch, its _Scan, form) for `add_later`
         self.raw_resources: dict[bytes, bytes] = {}  # (the C reader's: key by their text as written)
         self.resource_attrs: dict[bytes, list] = {}  # (and their attributes by key)
         self.values: dict[bytes, tuple] = {}  # (the C reader's attribute values it hands back, by their text)
@@ -349,21 +355,40 @@ class _Appender:
             for k in [k for k in d if k >= first]:
                 del d[k]
 
-    def add_lines(self, lines: list[bytes | memoryview]) -> None:
+    def add_lines(self, lines: list[bytes | memoryview], scanned: _Scan | None = None) -> None:
         """A batch of JSON lines through the C reader; decoded here if it declines."""
-        if not self._add_native(lines, False):
+        if not self._add_native(lines, False, scanned):
             self.add(_checked([_decode_line(line) for line in lines]))
 
-    def add_arrays(self, runs: list[tuple[bytes, Any]]) -> None:
+    def add_arrays(self, runs: list[tuple[bytes, Any]], scanned: _Scan | None = None) -> None:
         """A batch of runs of a JSON array ((text, its documents or None)), through the C reader
         where built; decoded here otherwise, or if it declines."""
-        if _otlp_json is None or not self._add_native([text for text, _ in runs], True):
+        if _otlp_json is None or not self._add_native([text for text, _ in runs], True, scanned):
             self.add(_checked([doc for text, docs in runs for doc in (_decode_array(text) if docs is None else docs)]))
 
-    def _add_native(self, texts: list, arrays: bool) -> bool:
+    def add_later(self, batch: list | None, form: str) -> None:
+        """Start scanning `batch` in a thread (the C scan runs without the GIL), then add the batch
+        scanned before it: reading a batch overlaps the Python work on the one before. None: add
+        the last one."""
+        scanned = None
+        if batch is not None:
+            texts = batch if form == "lines" else [text for text, _ in batch]
+            scanned = _Scan(texts, form == "arrays")
+        pending, self.pending = self.pending, (batch, scanned, form) if batch is not None else None
+        if pending is not None:
+            before, scan, before_form = pending
+            (self.add_lines if before_form == "lines" else self.add_arrays)(before, scan)
+
+    def wait(self) -> None:
+        """Let a scan still running end (its result is not needed)."""
+        if self.pending is not None:
+            self.pending[1].join()
+            self.pending = None
+
+    def _add_native(self, texts: list, arrays: bool, scanned: _Scan | None = None) -> bool:
         """Append what the C reader makes of `texts`; False (nothing appended) if it declines."""
         try:
-            p = self._native(texts, arrays)
+            p = self._native(texts, arrays, scanned)
         except (*_ERRORS, _Decline):
             p = None
         if p is None:
@@ -374,11 +399,14 @@ class _Appender:
         self.n_links += len(p["l_row"])
         return True
 
-    def _native(self, texts: list, arrays: bool) -> dict[str, Any] | None:
-        """The columns `add` makes, from `_otlp_json.parse` (None: it declined)."""
+    def _native(self, texts: list, arrays: bool, scanned: _Scan | None = None) -> dict[str, Any] | None:
+        """The columns `add` makes, from `_otlp_json.scan` and `finish` (None: it declined)."""
         b = self.col.b
+        scan = (scanned or _Scan(texts, arrays)).result()
+        if scan is None:
+            return None
         pools = ((b.names.codes, b.names.values), (b.arg_keys.codes, b.arg_keys.values), (b.arg_strings.codes, b.arg_strings.values))
-        r = _otlp_json.parse(texts, pools, FIELD_KEYS, self._value_of, self._resource_key, _kvs_of, self._add_resources, arrays)
+        r = _otlp_json.finish(scan, pools, FIELD_KEYS, self._value_of, self._resource_key, _kvs_of, self._add_resources)
         if r is None:
             return None
         base = self.n
@@ -537,6 +565,32 @@ class _Appender:
         col.l_lo.frombytes(p["l_lo"].tobytes())
         col.l_sid.frombytes(p["l_sid"].tobytes())
         col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
+
+
+class _Scan:
+    """`_otlp_json.scan(texts, arrays)` in a thread of its own (it runs without the GIL)."""
+
+    def __init__(self, texts: list, arrays: bool) -> None:
+        self.out: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(texts, arrays), daemon=True)
+        self.thread.start()
+
+    def _run(self, texts: list, arrays: bool) -> None:
+        try:
+            self.out = _otlp_json.scan(texts, arrays)
+        except BaseException as e:  # noqa: BLE001 (raised again in `result`, in the reading thread)
+            self.error = e
+
+    def join(self) -> None:
+        self.thread.join()
+
+    def result(self) -> Any:
+        """The scan (a capsule for `finish`), or None: declined."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.out
 
 
 def _checked(docs: list[TracesData]) -> list[TracesData]:
