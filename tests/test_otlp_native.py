@@ -222,17 +222,22 @@ def _read_file(path: str) -> Any:
 
 
 def assert_same_end_to_end(lines: list[bytes], batch: int | None = None) -> None:
-    fd, path = tempfile.mkstemp(suffix=".jsonl")
+    assert_same_file(b"".join(lines), ".jsonl", batch)
+
+
+def assert_same_file(text: bytes, suffix: str, batch: int | None = None) -> None:
+    """`read_otel` of `text` in a file, with the C reader and without: the same trace."""
+    fd, path = tempfile.mkstemp(suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(b"".join(lines))
+            f.write(text)
         with _native(True, batch=batch):
             got = _read_file(path)
         with _native(False, batch=batch):
             want = _read_file(path)
     finally:
         os.unlink(path)
-    _assert_same(got, want, "read_otel")
+    _assert_same(got, want, f"read_otel ({suffix})")
 
 
 # ---- building documents -----------------------------------------------------------------------
@@ -769,19 +774,9 @@ def test_json_arrays_read_the_same_with_and_without_c(case, batch, block):
     proves its cuts with `count_objects`) and each batch of runs is parsed whole."""
     lines, _ = case
     text = b"[" + b",\n".join(ln.strip() for ln in lines if ln.strip()) + b"]\n"
-    fd, path = tempfile.mkstemp(suffix=".json")
     cut = json_events.iter_event_chunks if block is None else functools.partial(json_events.iter_event_chunks, block=block)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text)
-        with mock.patch.object(json_events, "iter_event_chunks", cut):
-            with _native(True, batch=batch):
-                got = _read_file(path)
-            with _native(False, batch=batch):
-                want = _read_file(path)
-    finally:
-        os.unlink(path)
-    _assert_same(got, want, "read_otel (JSON array)")
+    with mock.patch.object(json_events, "iter_event_chunks", cut):
+        assert_same_file(text, ".json", batch)
 
 
 def test_count_objects_checks_the_array():

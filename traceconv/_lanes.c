@@ -13,7 +13,7 @@
 
 typedef struct {
     int64_t e, k;
-} Busy;
+} Busy; /* a min-heap entry: (end of the lane's bottom slice, lane); free lanes are (lane, lane) */
 
 static inline int busy_less(Busy a, Busy b) { return a.e < b.e || (a.e == b.e && a.k < b.k); }
 
@@ -36,32 +36,6 @@ static Busy busy_pop(Busy *h, Py_ssize_t *n) {
         if (c >= *n) break;
         if (c + 1 < *n && busy_less(h[c + 1], h[c])) c++;
         if (!busy_less(h[c], x)) break;
-        h[i] = h[c];
-        i = c;
-    }
-    if (*n) h[i] = x;
-    return top;
-}
-
-static void int_push(int64_t *h, Py_ssize_t *n, int64_t x) {
-    Py_ssize_t i = (*n)++;
-    while (i > 0) {
-        Py_ssize_t up = (i - 1) / 2;
-        if (x >= h[up]) break;
-        h[i] = h[up];
-        i = up;
-    }
-    h[i] = x;
-}
-
-static int64_t int_pop(int64_t *h, Py_ssize_t *n) {
-    int64_t top = h[0], x = h[--(*n)];
-    Py_ssize_t i = 0;
-    for (;;) {
-        Py_ssize_t c = 2 * i + 1;
-        if (c >= *n) break;
-        if (c + 1 < *n && h[c + 1] < h[c]) c++;
-        if (h[c] >= x) break;
         h[i] = h[c];
         i = c;
     }
@@ -111,8 +85,8 @@ static PyObject *stack_layout(PyObject *self, PyObject *args) {
     PyObject *lane_b = PyBytes_FromStringAndSize(NULL, n * 4), *begin_b = PyBytes_FromStringAndSize(NULL, n * 8),
              *endseq_b = PyBytes_FromStringAndSize(NULL, n * 8), *out = NULL;
     Py_ssize_t sz = n ? n : 1;
-    int64_t *below = PyMem_Malloc(sz * 8), *top = PyMem_Malloc(sz * 8), *freeh = PyMem_Malloc(sz * 8);
-    Busy *busy = PyMem_Malloc(sz * sizeof(Busy));
+    int64_t *below = PyMem_Malloc(sz * 8), *top = PyMem_Malloc(sz * 8);
+    Busy *busy = PyMem_Malloc(sz * sizeof(Busy)), *freeh = PyMem_Malloc(sz * sizeof(Busy)); /* (free lanes as (k, k)) */
     uint8_t *open = PyMem_Calloc(sz, 1);
     if (!lane_b || !begin_b || !endseq_b || !below || !top || !freeh || !busy || !open) {
         if (!PyErr_Occurred()) PyErr_NoMemory();
@@ -153,9 +127,12 @@ static PyObject *stack_layout(PyObject *self, PyObject *args) {
             }
             not_nested++;
         }
-        while (nbusy && busy[0].e <= s) int_push(freeh, &nfree, busy_pop(busy, &nbusy).k);
+        while (nbusy && busy[0].e <= s) {
+            int64_t lane_k = busy_pop(busy, &nbusy).k;
+            busy_push(freeh, &nfree, (Busy){lane_k, lane_k});
+        }
         if (nfree) {
-            k = int_pop(freeh, &nfree);
+            k = busy_pop(freeh, &nfree).k;
             while (top[k] >= 0) {
                 int64_t j = top[k];
                 top[k] = below[j];

@@ -691,6 +691,17 @@ static int keep_obj(P *ps, PyObject *o) {
 
 /* ---- structs ------------------------------------------------------------------------------ */
 
+/* a JSON array, each item read by `item(ps, arg)` */
+static int parse_list(P *ps, int (*item)(P *, int64_t), int64_t arg) {
+    int empty;
+    if (array_open(ps, &empty) < 0) return -1;
+    if (empty) return 0;
+    do {
+        if (item(ps, arg) < 0) return -1;
+    } while (next_member(ps, ']') == 1);
+    return ps->declined ? -1 : 0;
+}
+
 static int parse_event(P *ps, int64_t row) {
     int empty;
     int64_t ev = COUNT(ps->ev_ts, int64_t);
@@ -787,7 +798,7 @@ static int parse_status(P *ps, int8_t *code, Str *msg) {
     return ps->declined ? -1 : 0;
 }
 
-static int parse_span(P *ps) {
+static int parse_span(P *ps, int64_t unused) {
     int empty;
     int64_t row = COUNT(ps->start, int64_t);
     int64_t start = 0, stop = 0, flags = 0, dac = 0, dec = 0, dlc = 0;
@@ -852,13 +863,7 @@ static int parse_span(P *ps) {
                     e = parse_num(ps, &stop);
                 } else if (is(&k, "events")) {
                     SEEN(9);
-                    e = array_open(ps, &empty);
-                    if (e == 0 && !empty) {
-                        do {
-                            if (parse_event(ps, row) < 0) return -1;
-                        } while (next_member(ps, ']') == 1);
-                        e = ps->declined ? -1 : 0;
-                    }
+                    e = parse_list(ps, parse_event, row);
                 } else
                     e = skip_value(ps);
                 break;
@@ -885,13 +890,7 @@ static int parse_span(P *ps) {
             case 'l':
                 if (is(&k, "links")) {
                     SEEN(14);
-                    e = array_open(ps, &empty);
-                    if (e == 0 && !empty) {
-                        do {
-                            if (parse_link(ps, row) < 0) return -1;
-                        } while (next_member(ps, ']') == 1);
-                        e = ps->declined ? -1 : 0;
-                    }
+                    e = parse_list(ps, parse_link, row);
                 } else
                     e = skip_value(ps);
                 break;
@@ -976,13 +975,7 @@ static int parse_scope_spans(P *ps) {
                 if (parse_scope(ps, &il, &has_il) < 0) return -1;
             } else if (is(&k, "spans")) {
                 SEEN(2);
-                if (array_open(ps, &empty) < 0) return -1;
-                if (!empty) {
-                    do {
-                        if (parse_span(ps) < 0) return -1;
-                    } while (next_member(ps, ']') == 1);
-                    if (ps->declined) return -1;
-                }
+                if (parse_list(ps, parse_span, 0) < 0) return -1;
             } else if (is(&k, "schemaUrl")) {
                 SEEN(3);
                 if (parse_str(ps, &s) < 0) return -1;
@@ -999,7 +992,7 @@ static int parse_scope_spans(P *ps) {
     return 0;
 }
 
-static int parse_resource_spans(P *ps) {
+static int parse_resource_spans(P *ps, int64_t unused) {
     int empty;
     unsigned seen = 0;
     int64_t g0 = COUNT(ps->g_res, int64_t);
@@ -1078,13 +1071,7 @@ static int parse_document(P *ps) {
             SEEN(is(&k, "batches"));
             if (is_null(ps)) continue;
             found = 1;
-            if (array_open(ps, &empty) < 0) return -1;
-            if (!empty) {
-                do {
-                    if (parse_resource_spans(ps) < 0) return -1;
-                } while (next_member(ps, ']') == 1);
-                if (ps->declined) return -1;
-            }
+            if (parse_list(ps, parse_resource_spans, 0) < 0) return -1;
         } else if (skip_value(ps) < 0)
             return -1;
     } while (next_member(ps, '}') == 1);
@@ -1300,32 +1287,17 @@ static PyObject *results(P *ps, Pool *names, Pool *keys, Pool *strs, PyObject *f
 
     d = PyDict_New();
     if (!d) goto done;
-#define PUTV(name, vec)                                                                        \
-    if (put(d, name, vec_bytes(&(vec))) < 0) goto done
-    PUTV("start", ps->start);
-    PUTV("end", ps->stop);
-    PUTV("trace_hi", ps->thi);
-    PUTV("trace_lo", ps->tlo);
-    PUTV("span_id", ps->sid);
-    PUTV("parent_span_id", ps->psid);
-    PUTV("kind", ps->kind);
-    PUTV("status", ps->status);
-    PUTV("name", name_codes);
-    PUTV("trace_state", tcodes);
-    PUTV("flags", ps->flags);
-    PUTV("dropped_attributes", ps->dac);
-    PUTV("dropped_events", ps->dec);
-    PUTV("dropped_links", ps->dlc);
-    PUTV("ev_span", ps->ev_owner);
-    PUTV("ev_ts", ps->ev_ts);
-    PUTV("ev_name", ev_name_codes);
-    PUTV("l_row", ps->l_owner);
-    PUTV("l_hi", ps->l_hi);
-    PUTV("l_lo", ps->l_lo);
-    PUTV("l_sid", ps->l_sid);
-    PUTV("group_resource", ps->g_res);
-    PUTV("group_count", ps->g_count);
-#undef PUTV
+    struct {
+        const char *name;
+        Vec *v;
+    } cols[] = {{"start", &ps->start}, {"end", &ps->stop}, {"trace_hi", &ps->thi}, {"trace_lo", &ps->tlo}, {"span_id", &ps->sid},
+                {"parent_span_id", &ps->psid}, {"kind", &ps->kind}, {"status", &ps->status}, {"name", &name_codes},
+                {"trace_state", &tcodes}, {"flags", &ps->flags}, {"dropped_attributes", &ps->dac}, {"dropped_events", &ps->dec},
+                {"dropped_links", &ps->dlc}, {"ev_span", &ps->ev_owner}, {"ev_ts", &ps->ev_ts}, {"ev_name", &ev_name_codes},
+                {"l_row", &ps->l_owner}, {"l_hi", &ps->l_hi}, {"l_lo", &ps->l_lo}, {"l_sid", &ps->l_sid},
+                {"group_resource", &ps->g_res}, {"group_count", &ps->g_count}};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        if (put(d, cols[i].name, vec_bytes(cols[i].v)) < 0) goto done;
     if (put(d, "args", attrs_dict(&ps->sa, &skey, &sstr)) < 0 || put(d, "ev_args", attrs_dict(&ps->ea, &ekey, &estr)) < 0) goto done;
     {
         Py_ssize_t ng = COUNT(ps->g_cat, Str), nm = COUNT(ps->msg, Str), nl = COUNT(ps->l_attr_obj, PyObject *);
