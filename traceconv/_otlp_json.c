@@ -1,14 +1,17 @@
 /* OTLP/JSON Lines → span columns, in C: the optional accelerator of `readers/otel_columns`.
  *
- * `parse(lines, pools, fixed_keys, value_cb, resource_cb, kvs_cb, add_resources, arrays)` reads a batch of JSON lines
- * (each one `TracesData` document) into flat columns, and interns their strings into the
- * trace's string pools (dict str → code, list of str) in exactly the order the Python fast path
- * does. It only accepts what that path accepts, and makes exactly what it makes; anything else
- * — an id that is not plain hex, a float where an int belongs, a key written with escapes, text
- * that is not UTF-8, a duplicate field — returns None before anything is interned, and the
- * caller reads the batch the Python way, which decides. Attribute values other than one plain
- * string / int / double / bool, and the attribute lists of resources, scopes and links, are
- * handed to the callbacks as raw JSON (msgspec decodes them there).
+ * `scan(texts, arrays)` parses a batch of JSON lines (each one `TracesData` document; or, with
+ * `arrays`, JSON arrays of them) without the GIL; `finish(scan, pools, fixed_keys, value_cb,
+ * resource_cb, kvs_cb, add_resources)` then, with the GIL, hands what needs Python to the
+ * callbacks, adds the batch's resources and interns its strings into the trace's string pools
+ * (dict str → code, list of str) in exactly the order the Python fast path does, and returns
+ * flat columns. `parse(...)` does both. Only what that path accepts is accepted, and exactly
+ * what it makes is made; anything else — an id that is not plain hex, a float where an int
+ * belongs, a key written with escapes, text that is not UTF-8, a duplicate field — returns None
+ * before anything is added or interned, and the caller reads the batch the Python way, which
+ * decides. Attribute values other than one plain string / int / double / bool, and the
+ * attribute lists of resources, scopes and links, go to the callbacks as raw JSON (msgspec
+ * decodes them there).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

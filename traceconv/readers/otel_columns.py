@@ -8,10 +8,11 @@ is not an int64 — makes `read_jsonl_columns` cut the collector's columns back 
 and return None: the caller then reads the file line by line with `JsonSpanWalker`, which
 salvages and reports damage. Accepted spans become exactly what the walker would make of them.
 
-Where the optional C accelerator `traceconv._otlp_json` is built, JSON Lines skip the structs:
-it turns a batch of lines straight into the same columns (and interns the same strings in the
-same order); a batch it declines is decoded here, which decides. ``TRACECONV_NO_C=1`` turns it
-off.
+Where the optional C accelerator `traceconv._otlp_json` is built, JSON Lines and the runs of a
+JSON array skip the structs: it turns a batch straight into the same columns (and interns the
+same strings in the same order); a batch it declines is decoded here, which decides. Its `scan`
+of a batch runs in a thread, without the GIL, while the batch before it is added (`finish`).
+``TRACECONV_NO_C=1`` turns it off.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Layout of the output, all on one trusted packet sequence:
 Packets are encoded with numpy (`protowire`), not the protobuf runtime, chunk by chunk: the
 fixed-width header fields as byte matrices, then each packet's variable tail (annotations, flow
 ids, the Kineto args JSON straight from the trace's own column) placed after its header
-(`protowire.append_tails`); only one chunk's bytes exist at a time. Arrow is not needed.
+(`protowire.append_tails`); only one chunk's bytes exist at a time. Arrow is not needed. Where
+the optional C module `traceconv._wire` is built, each chunk's header and tails are joined in
+one pass there (`protowire.native_join`), the same bytes.
 """
 
 from __future__ import annotations
