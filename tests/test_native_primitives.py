@@ -3,6 +3,8 @@ code they replace: the same bytes, the same lanes. Skipped where they were not b
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,20 +26,6 @@ def _rows(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
     return [data[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)]
 
 
-def _using(module, name: str, impl):
-    """Run with `module.name` set to `impl` (None: the numpy / Python code)."""
-
-    class Swap:
-        def __enter__(self):
-            self.old = getattr(module, name)
-            setattr(module, name, impl)
-
-        def __exit__(self, *exc):
-            setattr(module, name, self.old)
-
-    return Swap()
-
-
 @needs_c
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 60), bits=st.integers(1, 64), masked=st.booleans())
@@ -54,7 +42,7 @@ def test_varint_and_join_match_numpy(seed, n, bits, masked):
     rows = rng.permutation(n) if n else np.zeros(0, np.int64)
     out = {}
     for impl in (None, _wire):
-        with _using(pw, "_wire", impl):
+        with mock.patch.object(pw, "_wire", impl):
             v = pw.varint(values, mask)
             pieces = [pw.Pieces.constant(b"\x08", n, mask), v, pw.fixed64(values, mask), pw.Pieces(blob, offsets[:-1][rows], lengths[rows])]
             got_v = [v.data[v.start[i] : v.start[i] + v.length[i]].tobytes() for i in range(n)]
@@ -97,7 +85,7 @@ def test_c_lanes_match_the_python_loop(case):
     ts, dur, track, parent, n_tracks = case
     got = {}
     for impl in (None, _lanes):
-        with _using(layout_mod, "_lanes", impl):
+        with mock.patch.object(layout_mod, "_lanes", impl):
             lay = layout_mod.layout(ts, dur, track, parent, n_tracks)
         got[impl is None] = (lay.lane.tolist(), lay.begin_seq.tolist(), lay.end_seq.tolist(), lay.lanes_per_track.tolist(), lay.not_nested)
     assert got[True] == got[False]

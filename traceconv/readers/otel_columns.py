@@ -158,7 +158,13 @@ def _read(items: Iterator[tuple[Any, int]], col: SpanCollector, batch: int, form
     or None))."""
     appender = _Appender(col)
     pipelined = form != "docs" and _otlp_json is not None
-    add = appender.add_later if pipelined else {"docs": appender.add, "lines": appender.add_lines, "arrays": appender.add_arrays}[form]
+    if pipelined:
+
+        def add(batch: list | None) -> None:
+            appender.add_later(batch, form)
+
+    else:
+        add = {"docs": appender.add, "lines": appender.add_lines, "arrays": appender.add_arrays}[form]
     docs: list = []
     size = 0
     collect = gc.isenabled()
@@ -168,12 +174,12 @@ def _read(items: Iterator[tuple[Any, int]], col: SpanCollector, batch: int, form
             docs.append(item)
             size += weight
             if size >= batch:
-                add(docs, form) if pipelined else add(docs)
+                add(docs)
                 docs, size = [], 0
         if docs:
-            add(docs, form) if pipelined else add(docs)
+            add(docs)
         if pipelined:
-            appender.add_later(None, form)
+            add(None)  # (the batch still being scanned)
     except (*_ERRORS, _Decline):
         appender.rollback()
         return None
@@ -314,8 +320,7 @@ def _field_args(values: list, key: str, base: int, b) -> dict[str, np.ndarray]:
         ints = all_ints[rows]
         strs = np.full(len(rows), -1, np.int32)
         kind = ArgKind.INT
-    return {"owner": rows + base, "key": np.full(len(rows), b.arg_keys.code(key), np.int32), "kind": np.full(len(rows), kind, np.int8),
-            "int": ints, "dbl": np.zeros(len(rows), np.float64), "str": strs}
+    return _args(rows + base, b.arg_keys.code(key), kind, ints, strs)
 
 
 def _codes(values: list, names: dict[str, int]) -> np.ndarray:
@@ -463,13 +468,15 @@ class _Appender:
     def _add_resources(self, keys: list[bytes]) -> list[int]:
         """The batch's resources (`_resource_key`s, in order) added as `add` adds them: their
         indices in the collector."""
-        out = []
-        for key in keys:
-            res = self.resources.get(key)
-            if res is None:
-                res = self.resources[key] = self.col.add_resource(_attrs(self.resource_attrs[key]))
-            out.append(res)
-        return out
+        return [self._resource(key, self.resource_attrs[key]) for key in keys]
+
+    def _resource(self, key: bytes, attrs: list) -> int:
+        """The collector's index of the resource with these attributes (`key`: their JSON), added
+        at first sight."""
+        res = self.resources.get(key)
+        if res is None:
+            res = self.resources[key] = self.col.add_resource(_attrs(attrs))
+        return res
 
     def add(self, docs: list[TracesData]) -> None:
         col = self.col
@@ -479,10 +486,7 @@ class _Appender:
         for doc in docs:
             for rs in doc.resourceSpans or doc.batches or ():
                 attrs = rs.resource.attributes if rs.resource else []
-                raw = msgspec.json.encode(attrs)  # (a line's resource is mostly the one before)
-                res = self.resources.get(raw)
-                if res is None:
-                    res = self.resources[raw] = col.add_resource(_attrs(attrs))
+                res = self._resource(msgspec.json.encode(attrs), attrs)  # (a line's resource is mostly the one before)
                 for ss in rs.scopeSpans or rs.instrumentationLibrarySpans:
                     scope = ss.scope or ss.instrumentationLibrary
                     groups.append((res, b.categories.code(scope.name if scope and scope.name else "otel"), len(ss.spans)))
