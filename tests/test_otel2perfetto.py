@@ -132,6 +132,42 @@ def test_orphans_and_roots_are_kept():
     assert sum(1 for n in names if n.lstrip().startswith("Req ")) == TRUTH["n_requests"]
 
 
+def test_spans_without_a_thread_go_to_their_resource_or_childs_host(tmp_path):
+    """A span on no thread is drawn in the process of its resource's host; where the resource
+    names none and its threads run on several hosts, in its first child's thread's host."""
+
+    def attrs(**kv):
+        return [{"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"intValue": str(v)}} for k, v in kv.items()]
+
+    def span(sid, name, parent="", **kv):
+        return {"traceId": "ab" * 16, "spanId": f"{sid:016x}", "parentSpanId": f"{parent:016x}" if parent else "", "name": name,
+                "startTimeUnixNano": str(1000 + sid), "endTimeUnixNano": str(2000 + sid), "attributes": attrs(**kv)}
+
+    shared = [span(1, "root-a"), span(2, "root-b"), span(3, "root-alone"), span(4, "orphan", parent=99),
+              span(5, "t-a", parent=1, thread_label="Scheduler", pid=7, host_id="aaaa"),
+              span(6, "t-b", parent=2, thread_label="Scheduler", pid=7, host_id="bbbb")]
+    own = [span(8, "root-own")]
+    docs = [{"resourceSpans": [{"resource": {"attributes": attrs(**{"service.name": "svc"})}, "scopeSpans": [{"spans": shared}]},
+                               {"resource": {"attributes": attrs(**{"service.name": "svc2", "host.name": "hostc"})},
+                                "scopeSpans": [{"spans": own}]}]}]
+    path = tmp_path / "hosts.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    trace = read_otel([path])
+    procs = {p["process_id"]: p for p in trace.rows("processes")}
+    tracks = trace.rows("tracks")
+    names = trace.strings("slices", "name")
+    where = {}
+    for name, t in zip(trace.column("slices", "name").tolist(), trace.column("slices", "track_id").tolist()):
+        proc = procs[tracks[t]["process_id"]]
+        where[names[name]] = (proc["name"], [x for x in proc["labels"] if x.startswith("host=")], tracks[t]["name"])
+    assert where["root-a"][1:] == (["host=aaaa"], "Requests")
+    assert where["root-b"][1:] == (["host=bbbb"], "Requests")
+    assert where["root-alone"][1:] == ([], "Requests")
+    assert where["orphan"][1:] == ([], "Spans")
+    assert where["root-own"][1:] == (["host=hostc"], "Requests")
+    assert where["root-a"][0] == where["t-a"][0] and where["root-b"][0] == where["t-b"][0] != where["t-a"][0]
+
+
 def test_chrome_json_is_exact_to_the_microsecond_decimal():
     doc = json.loads(convert("sglang_pp2dp2tp2.jsonl", fmt="json"), parse_float=Decimal)
     base = doc["baseTimeNanoseconds"]
@@ -421,3 +457,24 @@ def test_a_json_array_is_streamed_a_block_at_a_time(tmp_path, monkeypatch):
     assert taken == [spans]
     monkeypatch.setattr(otel_dump, "read_array_columns", lambda s, col: None)
     assert streamed == _tables([path])
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_unique_rows_groups_as_numpy_does(collide, monkeypatch):
+    """Thread identities are grouped by a hash of each row, checked; on a collision (forced
+    here: every row hashed alike) numpy's row-wise unique decides."""
+    import numpy as np
+
+    from traceconv.readers import otel
+
+    rng = np.random.default_rng(5)
+    m = rng.integers(-3, 3, (500, 7)).astype(np.int64)
+    m[:, 3] = rng.integers(0, 2, 500) * (1 << 62)
+    if collide:
+        real = otel._first_and_group
+        monkeypatch.setattr(otel, "_first_and_group", lambda h: real(np.zeros_like(h)))
+    first, group = otel._unique_rows(m)
+    _, want_first, want_group = np.unique(m, axis=0, return_index=True, return_inverse=True)
+    assert sorted(first.tolist()) == sorted(want_first.tolist())
+    assert (m[first[group]] == m).all()
+    assert len(set(zip(group.tolist(), want_group.ravel().tolist()))) == len(first)  # (the same partition)

@@ -420,6 +420,16 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
     ival_all = trace.column("args", "int_value")
     dval_all = trace.column("args", "double_value")
     svals_all = trace.column("args", "string_value")
+    if pw._wire is not None:
+        columns = [np.ascontiguousarray(c) for c in (first, count)] + [perm]
+        columns += [np.ascontiguousarray(c) for c in (kind_all, key_all, ival_all, dval_all, svals_all)]
+        columns += _json_encodings(trace, kind_all, svals_all)
+
+        def native(slices: np.ndarray) -> Pieces:
+            data, offsets = pw._wire.arg_annotations(np.ascontiguousarray(slices, np.int64), *columns)
+            return Pieces.ragged(np.frombuffer(data, np.uint8), np.frombuffer(offsets, np.int64))
+
+        return native
     strings = None
     json_blobs: dict[int, bytes] = {}
 
@@ -455,17 +465,11 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
 def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int, done: dict[int, bytes]) -> Pieces:
     """Arrays and objects become nested `array_values` / `dict_entries` (rare: Python; each
     distinct JSON text is encoded once, kept in `done` by its string code)."""
-    import json
-
     blobs = []
     for code in svals[rows].tolist():
         blob = done.get(code)
         if blob is None:
-            try:
-                value = json.loads(strings[code])
-            except (ValueError, IndexError):
-                value = strings[code] if code >= 0 else None
-            blob = done[code] = encode_message(_nested_fields(value))
+            blob = done[code] = _json_blob(code, strings)
         blobs.append(blob)
     offsets = np.zeros(m + 1, dtype=np.int64)
     lengths = np.zeros(m, dtype=np.int64)
@@ -473,6 +477,32 @@ def _json_values(rows: np.ndarray, svals: np.ndarray, strings: list[str], m: int
     np.cumsum(lengths, out=offsets[1:])
     data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
     return Pieces.ragged(data, offsets)
+
+
+def _json_blob(code: int, strings: list[str]) -> bytes:
+    """The nested DebugAnnotation fields of the JSON text with string code `code`."""
+    import json
+
+    try:
+        value = json.loads(strings[code])
+    except (ValueError, IndexError):
+        value = strings[code] if code >= 0 else None
+    return encode_message(_nested_fields(value))
+
+
+def _json_encodings(trace: Trace, kind: np.ndarray, svals: np.ndarray) -> list:
+    """For the C encoder: the string codes of the JSON-valued args (sorted, distinct), and
+    their `_json_blob`s as offsets and bytes; Nones where there are none."""
+    codes = svals[kind == ArgKind.JSON].astype(np.int64)
+    if not len(codes):
+        return [None, None, None]
+    codes.sort()
+    codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
+    strings = trace.strings("args", "string_value")
+    blobs = [_json_blob(code, strings) for code in codes.tolist()]
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, blobs), np.int64, len(blobs)), out=offsets[1:])
+    return [codes, offsets, np.frombuffer(b"".join(blobs), np.uint8)]
 
 
 def _nested_fields(value) -> list:
@@ -512,6 +542,17 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
     span_id = trace.column("slices", "span_id")
     count = ((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT)).astype(np.int8)
     cols = {k: trace.column("slices", k) for k in ("trace_id_hi", "trace_id_lo", "parent_span_id", "span_kind", "status_code")}
+    if pw._wire is not None:
+        columns = [np.ascontiguousarray(c) for c in (count, cols["trace_id_hi"], cols["trace_id_lo"], span_id, cols["parent_span_id"],
+                                                     cols["span_kind"], cols["status_code"])]
+        iids = (tuple(key_base + k + 1 for k in range(5)), value_base + 1, len(SPAN_KIND_NAMES) - 1,
+                value_base + len(SPAN_KIND_NAMES) + 1, len(STATUS_NAMES) - 1)
+
+        def native(slices: np.ndarray) -> Pieces:
+            data, offsets = pw._wire.span_annotations(np.ascontiguousarray(slices, np.int64), *columns, *iids)
+            return Pieces.ragged(np.frombuffer(data, np.uint8), np.frombuffer(offsets, np.int64))
+
+        return native
 
     def encode(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = len(rows)
