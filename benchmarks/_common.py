@@ -34,13 +34,15 @@ def compile_bytecode() -> str:
     return f"C accelerators: {', '.join(built) if built else 'none built (pure Python)'}"
 
 
-def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run `traceconv ARGS` in a fresh process: (wall seconds, peak RSS MB of that process).
+def run_cli(args: list[str], env: dict[str, str] | None = None, tree_pss: bool = False) -> tuple[float, float]:
+    """Run `traceconv ARGS` in a fresh process: (wall seconds, peak RSS MB of that process,
+    the kernel's own count).
 
     The largest worker process's peak (forked encoders and readers share the parent's pages
-    until they touch them) is kept in `LAST_WORKER_RSS_MB`, and the peak of the whole process
-    tree's memory, sampled every 50 ms as the sum of PSS (shared pages counted once), in
-    `LAST_TREE_PSS_MB`."""
+    until they touch them) is kept in `LAST_WORKER_RSS_MB`. With `tree_pss`, the peak of the
+    whole process tree's memory, sampled every 50 ms as the sum of PSS (shared pages counted
+    once), goes in `LAST_TREE_PSS_MB`; the sampling walks the processes' page tables and slows
+    them down, so timed runs of one process leave it off."""
     global LAST_WORKER_RSS_MB, LAST_TREE_PSS_MB
     import psutil
 
@@ -52,7 +54,7 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     tree_peak = 0
     try:
         root = psutil.Process(proc.pid)
-        while proc.poll() is None:
+        while tree_pss and proc.poll() is None:
             try:
                 tree_peak = max(tree_peak, sum(q.memory_full_info().pss for q in [root, *root.children(recursive=True)]))
             except psutil.Error:

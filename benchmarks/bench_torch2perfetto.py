@@ -61,7 +61,7 @@ def main() -> None:
     size_mb = os.path.getsize(big) / 2**20
     out = os.path.join(args.dir, "k.pftrace")
 
-    wall, rss = run_cli(["-q", "torch2perfetto", big, "-o", out])
+    wall, rss = run_cli(["-q", "torch2perfetto", big, "-o", out], tree_pss=True)
     worker_rss = _common.LAST_WORKER_RSS_MB
     tree_pss = _common.LAST_TREE_PSS_MB  # (one big file is read by two processes)
     peak = max(rss, tree_pss)

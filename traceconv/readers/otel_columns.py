@@ -22,6 +22,7 @@ import json
 import os
 import re
 import threading
+from array import array
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
@@ -545,30 +546,30 @@ class _Appender:
         col = self.col
         b = col.b
         row0, ev0, link0 = self.row0, self.ev0, self.link0  # (p's rows count from this reader's first)
-        col.trace_hi.frombytes(p["trace_hi"].tobytes())
-        col.trace_lo.frombytes(p["trace_lo"].tobytes())
-        col.span_id.frombytes(p["span_id"].tobytes())
-        col.parent_span_id.frombytes(p["parent_span_id"].tobytes())
-        col.kind.frombytes(p["kind"].tobytes())
-        col.status.frombytes(p["status"].tobytes())
+        _put(col.trace_hi, p["trace_hi"])
+        _put(col.trace_lo, p["trace_lo"])
+        _put(col.span_id, p["span_id"])
+        _put(col.parent_span_id, p["parent_span_id"])
+        _put(col.kind, p["kind"])
+        _put(col.status, p["status"])
         col.status_message.update({row0 + r: v for r, v in p["status_message"].items()})
-        b.ts.frombytes(p["start"].tobytes())
-        col.end.frombytes(p["end"].tobytes())
-        b.name.frombytes(p["name"].astype(np.int32).tobytes())
-        b.cat.frombytes(p["cat"].astype(np.int32).tobytes())
-        b.correlation.frombytes(np.full(p["m"], -1, np.int64).tobytes())
-        col.resource.frombytes(p["resource"].astype(np.int32).tobytes())
+        _put(b.ts, p["start"])
+        _put(col.end, p["end"])
+        _put(b.name, p["name"], np.int32)
+        _put(b.cat, p["cat"], np.int32)
+        _put(b.correlation, np.full(p["m"], -1, np.int64))
+        _put(col.resource, p["resource"], np.int32)
         for args in [p["args"]] + p["extra_args"]:
             _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
-        col.ev_span.frombytes((p["ev_span"] + row0).tobytes())
-        col.ev_ts.frombytes(p["ev_ts"].tobytes())
-        col.ev_name.frombytes(p["ev_name"].astype(np.int32).tobytes())
+        _put(col.ev_span, (p["ev_span"] + row0))
+        _put(col.ev_ts, p["ev_ts"])
+        _put(col.ev_name, p["ev_name"], np.int32)
         e = col.ev_args
         _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
-        col.l_row.frombytes((p["l_row"] + row0).tobytes())
-        col.l_hi.frombytes(p["l_hi"].tobytes())
-        col.l_lo.frombytes(p["l_lo"].tobytes())
-        col.l_sid.frombytes(p["l_sid"].tobytes())
+        _put(col.l_row, (p["l_row"] + row0))
+        _put(col.l_hi, p["l_hi"])
+        _put(col.l_lo, p["l_lo"])
+        _put(col.l_sid, p["l_sid"])
         col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
 
 
@@ -651,12 +652,18 @@ def _columns(col: SpanCollector) -> list:
             col.ev_name, e.owner, e.key, e.kind, e.int, e.dbl, e.str, col.l_row, col.l_hi, col.l_lo, col.l_sid]
 
 
+def _put(column: array, values: np.ndarray, dtype: type | None = None) -> None:
+    """Append numpy values to an `array` column (of their item type, or `dtype`'s): one copy."""
+    v = np.ascontiguousarray(values if dtype is None else values.astype(dtype, copy=False))
+    column.frombytes(v.view(np.uint8))
+
+
 def _append_args(owner, key, kind, int_, dbl, str_, a: dict[str, np.ndarray], shift: int) -> None:
     if not len(a["owner"]):
         return
-    owner.frombytes((a["owner"] + shift).astype(np.int64).tobytes())
-    key.frombytes(a["key"].astype(np.int32).tobytes())
-    kind.frombytes(a["kind"].astype(np.int8).tobytes())
-    int_.frombytes(a["int"].astype(np.int64).tobytes())
-    dbl.frombytes(a["dbl"].astype(np.float64).tobytes())
-    str_.frombytes(a["str"].astype(np.int32).tobytes())
+    _put(owner, (a["owner"] + shift), np.int64)
+    _put(key, a["key"], np.int32)
+    _put(kind, a["kind"], np.int8)
+    _put(int_, a["int"], np.int64)
+    _put(dbl, a["dbl"], np.float64)
+    _put(str_, a["str"], np.int32)
