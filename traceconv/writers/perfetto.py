@@ -16,7 +16,8 @@ fixed-width header fields as byte matrices, then each packet's variable tail (an
 ids, the Kineto args JSON straight from the trace's own column) placed after its header
 (`protowire.append_tails`); only one chunk's bytes exist at a time. Arrow is not needed. Where
 the optional C module `traceconv._wire` is built, each chunk's header and tails are joined in
-one pass there (`protowire.native_join`), the same bytes.
+one pass there (`protowire.native_join`), and the debug annotations of args and OTel span ids are
+encoded there too (`_wire.arg_annotations`, `_wire.span_annotations`): the same bytes.
 """
 
 from __future__ import annotations
