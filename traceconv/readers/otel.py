@@ -610,7 +610,8 @@ def _first_and_group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _unique_rows(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`np.unique(m, axis=0, return_index=True, return_inverse=True)`'s index and inverse for
-    an int64 matrix, groups in another order; by a hash of each row (checked: ~10x faster)."""
+    an int64 matrix, the groups in another order: rows grouped by a hash, then checked against
+    each group's first row (numpy's row-wise unique sorts the rows as bytes: ~10x slower)."""
     h = np.zeros(len(m), np.uint64)
     with np.errstate(over="ignore"):
         for c in m.T:

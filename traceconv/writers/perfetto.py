@@ -421,13 +421,14 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
     ival_all = trace.column("args", "int_value")
     dval_all = trace.column("args", "double_value")
     svals_all = trace.column("args", "string_value")
-    if pw._wire is not None:
+    c_encode = getattr(pw._wire, "arg_annotations", None)  # (None: no C module, or one built before it had this)
+    if c_encode is not None:
         columns = [np.ascontiguousarray(c) for c in (first, count)] + [perm]
         columns += [np.ascontiguousarray(c) for c in (kind_all, key_all, ival_all, dval_all, svals_all)]
         columns += _json_encodings(trace, kind_all, svals_all)
 
         def native(slices: np.ndarray) -> Pieces:
-            data, offsets = pw._wire.arg_annotations(np.ascontiguousarray(slices, np.int64), *columns)
+            data, offsets = c_encode(np.ascontiguousarray(slices, np.int64), *columns)
             return Pieces.ragged(np.frombuffer(data, np.uint8), np.frombuffer(offsets, np.int64))
 
         return native
@@ -543,14 +544,16 @@ def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[
     span_id = trace.column("slices", "span_id")
     count = ((span_id != 0) & (trace.column("slices", "dur_ns") != INSTANT)).astype(np.int8)
     cols = {k: trace.column("slices", k) for k in ("trace_id_hi", "trace_id_lo", "parent_span_id", "span_kind", "status_code")}
-    if pw._wire is not None:
+    c_encode = getattr(pw._wire, "span_annotations", None)
+    if c_encode is not None:
         columns = [np.ascontiguousarray(c) for c in (count, cols["trace_id_hi"], cols["trace_id_lo"], span_id, cols["parent_span_id"],
                                                      cols["span_kind"], cols["status_code"])]
+        # the five keys' iids; kind and status iids: base + the code clipped to the names
         iids = (tuple(key_base + k + 1 for k in range(5)), value_base + 1, len(SPAN_KIND_NAMES) - 1,
                 value_base + len(SPAN_KIND_NAMES) + 1, len(STATUS_NAMES) - 1)
 
         def native(slices: np.ndarray) -> Pieces:
-            data, offsets = pw._wire.span_annotations(np.ascontiguousarray(slices, np.int64), *columns, *iids)
+            data, offsets = c_encode(np.ascontiguousarray(slices, np.int64), *columns, *iids)
             return Pieces.ragged(np.frombuffer(data, np.uint8), np.frombuffer(offsets, np.int64))
 
         return native
