@@ -68,3 +68,18 @@ def test_random_arrays_with_junk_between_objects():
                     assert (got, noticed) == (objs, False), (data, block, fast)
                 else:
                     assert noticed, (data, block, fast)
+
+
+@pytest.mark.parametrize("chunk, n, stray", [
+    (b'[ {"a": 1} ,\n {"b": "},{"} ]', 2, 0),
+    (b'[{"a": 1}, xx {"b": 2} {"c": 3}]', 3, 2),
+    (b'[,{"a": 1},]', 1, 2),
+    (b'[{"a": 1},, {"b": [1, {"c": 2}]}]', 2, 1),
+    (b"[]", 0, 0),
+    (b"[ 5 ]", 0, 1),
+])
+def test_split_events_counts_the_gaps_with_other_text(chunk, n, stray):
+    from traceconv.readers.json_events import split_events
+
+    events, got = split_events(chunk)
+    assert (len(events), got) == (n, stray)

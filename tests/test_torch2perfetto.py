@@ -360,7 +360,8 @@ def _as_tables(t) -> tuple:
             dict(t.stats), t.warnings, t.metadata)
 
 
-@pytest.mark.parametrize("case", ["whole", "truncated", "guess inside an event", "damaged after the middle", "worker fails"])
+@pytest.mark.parametrize("case", ["whole", "truncated", "guess inside an event", "damaged after the middle", "stray text after the middle",
+                                  "worker fails"])
 def test_a_big_file_read_by_two_processes_equals_one(tmp_path, monkeypatch, case):
     """Past SPLIT_MIN, an uncompressed file is read by this process up to an event boundary
     near the middle and by a forked one from there; the trace equals a one-process read, and
@@ -378,6 +379,11 @@ def test_a_big_file_read_by_two_processes_equals_one(tmp_path, monkeypatch, case
     if case == "damaged after the middle":
         i = text.index(b'"aten::op3"', len(text) * 3 // 4)
         text = text[:i] + b'"aten::op\xff3"' + text[i + len(b'"aten::op3"'):]
+    if case == "stray text after the middle":  # junk between two events, and two events without their comma
+        i = text.index(b"},\n", len(text) * 3 // 4)
+        text = text[:i] + b"}, xx\n" + text[i + 3:]
+        i = text.index(b"},\n", i + 100)
+        text = text[:i] + b"}\n" + text[i + 3:]
     path = tmp_path / "big-TP-0.trace.json"
     path.write_bytes(text)
     monkeypatch.setattr(kineto.threading, "active_count", lambda: 1)  # (threads other tests left behind)
@@ -393,12 +399,13 @@ def test_a_big_file_read_by_two_processes_equals_one(tmp_path, monkeypatch, case
     monkeypatch.setattr(kineto, "SPLIT_MIN", 1)
     two = _as_tables(kineto.read_kineto(str(path)))
     assert two == one
-    assert bool(merged) == (case in ("whole", "truncated", "damaged after the middle"))
+    assert bool(merged) == (case in ("whole", "truncated", "damaged after the middle", "stray text after the middle"))
     assert len(one[0]) > 2500
     if case == "truncated":
         assert one[5]["kineto_truncated_events_lost"] == 1
     if case == "whole":
         assert one[5]["chrome_unmatched_end"] == 1 and "chrome_unclosed_begin" not in one[5]
+    assert one[5].get("kineto_stray_text", 0) == (2 if case == "stray text after the middle" else 0)
 
 
 def test_no_second_process_where_forking_is_unsafe_or_pointless(tmp_path, monkeypatch):

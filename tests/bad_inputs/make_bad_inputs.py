@@ -519,6 +519,11 @@ def _kineto_cases() -> list[Case]:
           lambda: with_events([{"ph": p, "cat": "cpu_op", "name": "no_ts", "pid": 7001, "tid": 7001, "id": 1} for p in ("X", "B", "E", "s", "C")])),
         C("kineto_unknown_ph.trace.json", K, "events with ph Z and ph P", 0, "chrome_unsupported_ph_Z",
           lambda: with_events([{"ph": "Z", "name": "zz", "pid": 7001, "tid": 7001, "ts": "900000.000"}, {"ph": "P", "name": "pp", "pid": 7001, "tid": 7001, "ts": "900001.000"}])),
+        C("kineto_stray_text.trace.json", K, "junk between two events and two events without a comma (was dropped silently)", 0,
+          "kineto_stray_text",
+          lambda: raw_events(b'{"ph": "X", "cat": "cpu_op", "name": "a", "pid": 7001, "tid": 7001, "ts": 900000.5, "dur": 3}',
+                             b'xx {"ph": "X", "cat": "cpu_op", "name": "b", "pid": 7001, "tid": 7001, "ts": 900010.5, "dur": 3} '
+                             b'{"ph": "X", "cat": "cpu_op", "name": "c", "pid": 7001, "tid": 7001, "ts": 900020.5, "dur": 3}')),
         C("kineto_unmatched_begin_end.trace.json", K, "a B without E and an E without B", 0, "chrome_unclosed_begin",
           lambda: with_events([{"ph": "B", "name": "open", "pid": 7001, "tid": 9, "ts": "900000.000"}, {"ph": "E", "pid": 7001, "tid": 10, "ts": "900001.000"}])),
         C("kineto_bad_end_ts.trace.json", K, "an E whose ts is a word", 0, "kineto_bad_events",

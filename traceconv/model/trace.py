@@ -65,6 +65,7 @@ DAMAGE_STATS = frozenset(
         "compressed_stream_damaged",
         "kineto_truncated_events_lost",
         "kineto_bad_events",
+        "kineto_stray_text",
         # repaired or skipped on the way in (tests/bad_inputs/README.md lists the cases)
         "otlp_json_invalid_utf8",
         "otlp_json_nonstandard",

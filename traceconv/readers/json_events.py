@@ -255,14 +255,20 @@ def _text_before(data: bytes, end: int, earlier: bytes, want: int = 64) -> bytes
         size *= 4
 
 
-def split_events(chunk: bytes) -> list[bytes]:
+def split_events(chunk: bytes) -> tuple[list[bytes], int]:
     """The events of a ``[` + events + `]`` block from `iter_event_chunks`, one bytes each (the
-    slow path, for blocks that do not decode as a whole: damaged or non-standard events)."""
+    slow path, for blocks that do not decode as a whole: damaged or non-standard events); and
+    how many of the gaps around them hold other text than their comma (dropped)."""
     from traceconv.readers.json_salvage import structural
 
     spos, chars = structural(chunk)
     after = np.cumsum(_OPEN[chars].astype(np.int64))
     before = after - _OPEN[chars]
-    starts = spos[(before == 1) & (after == 2)]
-    ends = spos[(before == 2) & (after == 1)]
-    return [chunk[a : b + 1] for a, b in zip(starts.tolist(), ends.tolist())]
+    starts = spos[(before == 1) & (after == 2)].tolist()
+    ends = spos[(before == 2) & (after == 1)].tolist()
+    events = [chunk[a : b + 1] for a, b in zip(starts, ends)]
+    n = len(events)
+    lo = [1] + [b + 1 for b in ends[:n]]  # gap k: after event k - 1 (or the "["), before event k (or the "]")
+    hi = starts[:n] + [len(chunk) - 1]
+    stray = sum(_stray(chunk[a:b].translate(None, _BLANKS), 1 if 0 < k < n else 0) for k, (a, b) in enumerate(zip(lo, hi)))
+    return events, stray

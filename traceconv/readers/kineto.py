@@ -134,6 +134,8 @@ def _read(source, rank_from: str | None) -> Trace:
     if bad:
         stats["kineto_bad_events"] += bad
         b.warnings.append(f"{source.name}: skipped {bad} events without a usable ts (missing, not a number or implausible)")
+    if scan.stray:  # (at the edges of the scanner's blocks; inside them, counted per gap)
+        stats["kineto_stray_text"] += 1
     _warn_counts(b, source.name)
     if scan.truncated:
         stats["kineto_truncated_events_lost"] += 1
@@ -482,6 +484,7 @@ def _merge(into: _Part, rest: _Part, args_base: int, cut: int) -> None:
     scan.header += more.header
     scan.truncated = more.truncated
     scan.truncated_at = cut + more.truncated_at
+    scan.stray |= more.stray
 
 
 _ph_of, _cat_of, _ts_of = attrgetter("ph"), attrgetter("cat"), attrgetter("ts")
@@ -530,6 +533,9 @@ def _warn_counts(b: TraceBuilder, name: str) -> None:
     if stats["kineto_events_repaired"]:
         b.warnings.append(f"{name}: {stats['kineto_events_repaired']} events had non-standard JSON (NaN/Infinity, invalid UTF-8): "
                           "kept, NaN/Infinity in args as null, bad bytes as U+FFFD")
+    if stats["kineto_stray_text"]:
+        b.warnings.append(f"{name}: skipped the text between events in {stats['kineto_stray_text']} places: not an event (stray "
+                          "characters, a missing comma); the events around it are kept")
     if stats["chrome_unmatched_end"] or stats["chrome_unclosed_begin"]:
         b.warnings.append(f"{name}: {stats['chrome_unclosed_begin']} B events never ended (kept with duration 0), "
                           f"{stats['chrome_unmatched_end']} E events had no B")
@@ -557,7 +563,10 @@ def _decode_leniently(chunk: bytes, stats) -> list[Event]:
     """Events one by one (a block that did not decode as a whole): events of the wrong shape
     are normalised, non-standard JSON (NaN, invalid UTF-8) repaired, the rest skipped; all counted."""
     out = []
-    for raw in split_events(chunk):
+    events, stray = split_events(chunk)
+    if stray:
+        stats["kineto_stray_text"] += stray
+    for raw in events:
         try:
             if not is_utf8(raw):
                 raise UnicodeDecodeError("utf-8", b"", 0, 0, "invalid UTF-8")
