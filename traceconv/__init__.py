@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from traceconv._lazy import lazy_attributes
 from traceconv.errors import MalformedTraceError, TraceconvError, UnsupportedFormatError
 
 if TYPE_CHECKING:  # (for type checkers and editors; at run time see `__getattr__`)
@@ -22,18 +23,9 @@ if TYPE_CHECKING:  # (for type checkers and editors; at run time see `__getattr_
 __version__ = "0.1.0"
 
 # the API, imported at first use: `traceconv --version` or one reader need not load them all
-_LAZY = {"Trace": "traceconv.model.trace", "read_otel": "traceconv.readers", "read_kineto": "traceconv.readers",
-         "read_trace": "traceconv.readers", "write_trace": "traceconv.writers"}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, {"Trace": "traceconv.model.trace", "read_otel": "traceconv.readers",
+                                         "read_kineto": "traceconv.readers", "read_trace": "traceconv.readers",
+                                         "write_trace": "traceconv.writers"})
 
 __all__ = [
     "__version__",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from traceconv._lazy import lazy_attributes
 from traceconv.errors import UnsupportedFormatError
 from traceconv.model.trace import Trace
 from traceconv.readers.otel_dump import read_otel
@@ -16,17 +17,8 @@ if TYPE_CHECKING:
     from traceconv.readers.parquet import is_dataset, read_dataset
 
 # imported at first use, so that reading one format loads only its reader (memory, start time)
-_LAZY = {"read_kineto": "kineto", "read_nsys": "nsys", "read_dataset": "parquet", "is_dataset": "parquet"}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, {"read_kineto": f"{__name__}.kineto", "read_nsys": f"{__name__}.nsys",
+                                         "read_dataset": f"{__name__}.parquet", "is_dataset": f"{__name__}.parquet"})
 
 
 def sniff(src) -> str:
