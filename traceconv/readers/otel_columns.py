@@ -561,12 +561,12 @@ class _Appender:
         _put(col.resource, p["resource"], np.int32)
         for args in [p["args"]] + p["extra_args"]:
             _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
-        _put(col.ev_span, (p["ev_span"] + row0))
+        _put(col.ev_span, p["ev_span"] + row0)
         _put(col.ev_ts, p["ev_ts"])
         _put(col.ev_name, p["ev_name"], np.int32)
         e = col.ev_args
         _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
-        _put(col.l_row, (p["l_row"] + row0))
+        _put(col.l_row, p["l_row"] + row0)
         _put(col.l_hi, p["l_hi"])
         _put(col.l_lo, p["l_lo"])
         _put(col.l_sid, p["l_sid"])
@@ -661,7 +661,7 @@ def _put(column: array, values: np.ndarray, dtype: type | None = None) -> None:
 def _append_args(owner, key, kind, int_, dbl, str_, a: dict[str, np.ndarray], shift: int) -> None:
     if not len(a["owner"]):
         return
-    _put(owner, (a["owner"] + shift), np.int64)
+    _put(owner, a["owner"] + shift, np.int64)
     _put(key, a["key"], np.int32)
     _put(kind, a["kind"], np.int8)
     _put(int_, a["int"], np.int64)
