@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_properties import EPOCH, arg_values, traces
+from tests.test_properties import span_traces, traces
 from traceconv.model import layout as layout_mod
-from traceconv.model.trace import INSTANT, ArgKind, TraceBuilder
+from traceconv.model.trace import INSTANT
 from traceconv.writers import protowire as pw
 from traceconv.writers.perfetto import write_perfetto
 
@@ -100,36 +100,6 @@ def test_stack_layout_refuses_a_parent_out_of_range():
     z = np.zeros(2, np.int64)
     with pytest.raises(ValueError, match="parent"):
         _lanes.stack_layout(z, z, np.array([0, 5], np.int64), np.ones(2, np.uint8), 0)
-
-
-@st.composite
-def span_traces(draw):
-    """OTel-like slices (span columns: ids, 0 for none; kinds and status codes beyond their
-    names), args of every kind added out of slice order, some owned by no slice."""
-    b = TraceBuilder(span_columns=True)
-    track = b.add_track(b.add_process(1, "p"), 1, "t")
-    n = draw(st.integers(0, 25))
-    u64 = st.one_of(st.just(0), st.integers(1, 2**64 - 1))
-    for i in range(n):
-        b.add_slice(EPOCH + i * 10, draw(st.sampled_from([INSTANT, 0, 5, 100])), track, f"s{i % 3}", draw(st.sampled_from(["", "c"])))
-        for col in ("trace_id_hi", "trace_id_lo", "span_id", "parent_span_id"):
-            b.span[col].append(draw(u64))
-        b.span["span_kind"].append(draw(st.integers(-3, 9)))
-        b.span["status_code"].append(draw(st.integers(-2, 5)))
-    owners = draw(st.lists(st.integers(-1 if n else 0, n - 1), max_size=40)) if n else []
-    for k, owner in enumerate(owners):
-        kind, value = draw(arg_values())
-        if kind == ArgKind.UINT:
-            value -= 1 << 64  # (kept as its bit pattern, as the readers do)
-            b.a_owner.append(owner)
-            b.a_key.append(b.arg_keys.code(f"u{k}"))
-            b.a_kind.append(ArgKind.UINT)
-            b.a_int.append(value)
-            b.a_dbl.append(0.0)
-            b.a_str.append(-1)
-        else:
-            b.add_arg(owner, f"k{k % 5}", value)
-    return b.build()
 
 
 def _perfetto_bytes(trace, impl) -> bytes:
