@@ -14,6 +14,7 @@ from a dict, as before.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import BinaryIO
 
 import msgspec
@@ -84,25 +85,12 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
     for line in meta:
         emit(line)
     order = np.lexsort((lay.begin_seq, ts)) if n else np.zeros(0, np.int64)
-    for chunk in _slice_lines(trace, order, base, track_pid, lane_tid, lay.lane):
+    where = _Where(trace, base, track_pid, lane_tid, lay.lane) if n else None
+    # then flows: s at the source slice's start, f (bound to the enclosing slice) at the
+    # destination's → GPU op flows are written the Kineto way (cat ac2g, id = correlation)
+    for chunk in chain(_slice_lines(trace, order, where), _flow_lines(trace, where)):
         out.write(chunk[2:] if first else chunk)  # (each line comes with its ",\n")
         first = False
-    # flows: s at the source slice's start, f (bound to the enclosing slice) at the destination's
-    # launch → GPU op flows are written the Kineto way (cat ac2g, id = correlation)
-    if trace.num_rows("flows"):
-        fid = trace.column("flows", "flow_id")
-        corr = trace.column("slices", "correlation")
-        track_proc = trace.column("tracks", "process_id")
-        for f, src, dst in zip(fid.tolist(), trace.column("flows", "src").tolist(), trace.column("flows", "dst").tolist()):
-            kineto = corr[src] >= 0 and corr[src] == corr[dst]
-            # correlation ids repeat across ranks: namespace them by process
-            cat, fid_out = (b"ac2g", int(track_proc[track[src]]) << 40 | int(corr[src])) if kineto else (b"flow", f)
-            for ph, row, extra in ((b"s", src, b""), (b"f", dst, b',"bp":"e"')):
-                t = int(track[row])
-                emit(
-                    b'{"ph":"%s","id":%d,"pid":%d,"tid":%d,"ts":%s,"name":"%s","cat":"%s"%s}'
-                    % (ph, fid_out, track_pid[t], lane_tid[(t, int(lay.lane[row]))], _us(int(ts[row]) - base), cat, cat, extra)
-                )
     if len(ctr_ts):
         cnames = {t["track_id"]: t["name"] for t in tracks}
         for t, c_ts, v in zip(trace.column("counters", "track_id").tolist(), ctr_ts.tolist(), trace.column("counters", "value").tolist()):
@@ -149,28 +137,39 @@ def _us_pieces(ns: np.ndarray) -> list[Pieces]:
     return [_numbers(q.tolist()), Pieces.dense(frac, np.where(r != 0, 4, 0).astype(np.int64))]
 
 
-def _slice_lines(trace: Trace, order: np.ndarray, base: int, track_pid: list[int], lane_tid: dict[tuple[int, int], int],
-                 lane: np.ndarray):
+class _Where:
+    """``"pid":P,"tid":T,"ts":µs`` of slices: the thread of their lane, their start."""
+
+    def __init__(self, trace: Trace, base: int, track_pid: list[int], lane_tid: dict[tuple[int, int], int], lane: np.ndarray) -> None:
+        self.ts = trace.column("slices", "ts_ns")
+        self.track = trace.column("slices", "track_id")
+        self.lane = lane
+        self.base = base
+        combos = sorted(lane_tid)
+        self.combo = np.zeros((max(t for t, _ in combos) + 1, max(k for _, k in combos) + 1), np.int64)
+        for i, (t, k) in enumerate(combos):
+            self.combo[t, k] = i
+        self.ids = _table([b'"pid":%d,"tid":%d,"ts":' % (track_pid[t], lane_tid[(t, k)]) for t, k in combos])
+        # (damaged times far from the others: Python ints, as `_us` takes them)
+        self.in_int64 = base >= -(1 << 63) and int(self.ts.max()) - base < (1 << 63)
+
+    def of(self, rows: np.ndarray) -> list[Pieces]:
+        ts = self.ts[rows]
+        text = _us_pieces(ts - self.base) if self.in_int64 else [Pieces.ragged(*_table([_us(t - self.base) for t in ts.tolist()]))]
+        return [_pick(self.ids, self.combo[self.track[rows], self.lane[rows]]), *text]
+
+
+def _slice_lines(trace: Trace, order: np.ndarray, where: _Where | None):
     """The slices' lines in `order`, each as ``,\n{...}``, a chunk of bytes at a time."""
     if not len(order):
         return
-    ts = trace.column("slices", "ts_ns")
     dur = trace.column("slices", "dur_ns")
-    track = trace.column("slices", "track_id")
     name_code = trace.column("slices", "name")
     cat_code = trace.column("slices", "category")
     names = _table([b',"name":' + _enc(v) for v in trace.strings("slices", "name")])
-    cat_strings = trace.strings("slices", "category")
-    cats = _table([b',"cat":' + _enc(v) if v else b"" for v in cat_strings])
-    # "pid":P,"tid":T per (track, lane)
-    combos = sorted(lane_tid)
-    combo_index = np.zeros((max(t for t, _ in combos) + 1, max(k for _, k in combos) + 1), np.int64) if combos else np.zeros((1, 1), np.int64)
-    for i, (t, k) in enumerate(combos):
-        combo_index[t, k] = i
-    ids = _table([b'"pid":%d,"tid":%d,"ts":' % (track_pid[t], lane_tid[(t, k)]) for t, k in combos])
+    cats = _table([b',"cat":' + _enc(v) if v else b"" for v in trace.strings("slices", "category")])
     args = _ArgsText(trace)
     raw = _raw_args(trace)
-    in_int64 = base >= -(1 << 63) and int(ts.max()) - base < (1 << 63)  # (else: Python ints, as damaged times may need)
     for lo in range(0, len(order), CHUNK):
         rows = order[lo : lo + CHUNK].astype(np.int64)
         m = len(rows)
@@ -178,8 +177,7 @@ def _slice_lines(trace: Trace, order: np.ndarray, base: int, track_pid: list[int
         pieces = [
             Pieces.constant(b',\n{"ph":"i",', m, inst),
             Pieces.constant(b',\n{"ph":"X",', m, ~inst),
-            _pick(ids, combo_index[track[rows], lane[rows]]),
-            *(_us_pieces(ts[rows] - base) if in_int64 else [Pieces.ragged(*_table([_us(t - base) for t in ts[rows].tolist()]))]),
+            *where.of(rows),
             Pieces.constant(b',"s":"t"', m, inst),
             Pieces.constant(b',"dur":', m, ~inst),
             *[p.masked(~inst) for p in _us_pieces(np.where(inst, 0, dur[rows]))],
@@ -196,6 +194,39 @@ def _slice_lines(trace: Trace, order: np.ndarray, base: int, track_pid: list[int
         pieces.append(Pieces.constant(b"}", m))
         data, _ = pw.concat(pieces)
         yield data
+
+
+def _flow_lines(trace: Trace, where: _Where | None):
+    """Each flow's ``s`` and ``f`` lines, each as ``,\n{...}``, a chunk of bytes at a time."""
+    if not trace.num_rows("flows"):
+        return
+    corr = trace.column("slices", "correlation")
+    track_proc = trace.column("tracks", "process_id")
+    fid, src, dst = (trace.column("flows", k) for k in ("flow_id", "src", "dst"))
+    for lo in range(0, len(fid), CHUNK):
+        s, d = src[lo : lo + CHUNK].astype(np.int64), dst[lo : lo + CHUNK].astype(np.int64)
+        m = len(s)
+        kineto = (corr[s] >= 0) & (corr[s] == corr[d])
+        # correlation ids repeat across ranks: namespace them by process
+        ids = [(p << 40) | c if k else f for k, p, c, f in zip(kineto.tolist(), track_proc[where.track[s]].tolist(), corr[s].tolist(),
+                                                                fid[lo : lo + CHUNK].tolist())]
+        number = _numbers(ids)
+        rows = np.empty(2 * m, np.int64)  # s, f, s, f, ...
+        rows[0::2], rows[1::2] = s, d
+        is_f = np.arange(2 * m) % 2 == 1
+        both = np.repeat(kineto, 2)
+        pieces = [
+            Pieces.constant(b',\n{"ph":"s","id":', 2 * m, ~is_f),
+            Pieces.constant(b',\n{"ph":"f","id":', 2 * m, is_f),
+            Pieces(number.data, np.repeat(number.start, 2), np.repeat(number.length, 2)),
+            Pieces.constant(b",", 2 * m),
+            *where.of(rows),
+            Pieces.constant(b',"name":"ac2g","cat":"ac2g"', 2 * m, both),
+            Pieces.constant(b',"name":"flow","cat":"flow"', 2 * m, ~both),
+            Pieces.constant(b',"bp":"e"', 2 * m, is_f),
+            Pieces.constant(b"}", 2 * m),
+        ]
+        yield pw.concat(pieces)[0]
 
 
 class _ArgsText:
