@@ -271,7 +271,6 @@ class _ArgsText:
         json_rows = ~np.isin(self.kind, _NUMERIC + [ArgKind.STRING]) & (self.sval >= 0) & (self.sval < len(strings))
         self.json_codes = np.unique(self.sval[json_rows]) if json_rows.any() else np.zeros(0, np.int64)
         self.json = _table([_enc(_json_value(strings[c])) for c in self.json_codes.tolist()])
-        self.dicts: dict[int, bytes] = {}
 
     def of(self, rows: np.ndarray) -> tuple[Pieces, np.ndarray]:
         """For slices `rows`: ``,"args":{...}`` (empty where none) and whether there is one."""
@@ -311,6 +310,7 @@ class _ArgsText:
         return Pieces.ragged(data, offsets), has
 
     def _values(self, a: np.ndarray, kind: np.ndarray) -> list[Pieces]:
+        """The JSON text of arg rows `a`'s values, one piece per kind (the others empty)."""
         total = len(a)
         out = []
         is_str = kind == ArgKind.STRING
