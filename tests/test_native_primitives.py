@@ -134,3 +134,18 @@ def test_annotations_refuse_rows_outside_their_columns():
         _wire.arg_annotations(np.array([0], np.int64), np.array([0], np.int64), np.array([2], np.int64), None, *args)
     with pytest.raises(ValueError, match="JSON"):
         _wire.arg_annotations(np.array([0], np.int64), one, np.array([1], np.int64), None, np.full(1, 4, np.int8), *args[1:])
+
+
+@needs_c
+@settings(max_examples=60, deadline=None)
+@given(trace=st.one_of(traces().map(lambda c: c[0]), span_traces()))
+def test_c_join_writes_the_numpy_chrome_json(trace):
+    from traceconv.writers.chrome_json import write_chrome_json
+
+    out = {}
+    for impl in (_wire, None):
+        buf = io.BytesIO()
+        with mock.patch.object(pw, "_wire", impl):
+            write_chrome_json(trace, buf)
+        out[impl is None] = buf.getvalue()
+    assert out[True] == out[False]
