@@ -26,6 +26,27 @@ static int get(PyObject *o, Py_buffer *b, Py_ssize_t itemsize, const char *what)
     return 0;
 }
 
+static inline int vlen(uint64_t x) {
+    int k = 1;
+    while (x >= 0x80) {
+        x >>= 7;
+        k++;
+    }
+    return k;
+}
+
+/* Writes the varint of x at o (o NULL: only counts); returns the bytes it takes. */
+static inline int vput(uint8_t *o, uint64_t x) {
+    if (!o) return vlen(x);
+    int k = 0;
+    while (x >= 0x80) {
+        o[k++] = (uint8_t)(x | 0x80);
+        x >>= 7;
+    }
+    o[k++] = (uint8_t)x;
+    return k;
+}
+
 static PyObject *varint(PyObject *self, PyObject *args) {
     PyObject *values_o, *mask_o;
     if (!PyArg_ParseTuple(args, "OO", &values_o, &mask_o)) return NULL;
@@ -52,12 +73,7 @@ static PyObject *varint(PyObject *self, PyObject *args) {
     int64_t *len = (int64_t *)PyBytes_AS_STRING(lengths);
     int w = 1;
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t x = v[i];
-        int k = 1;
-        while (x >= 0x80) {
-            x >>= 7;
-            k++;
-        }
+        int k = vlen(v[i]);
         len[i] = k;
         if (k > w) w = k;
     }
@@ -66,13 +82,7 @@ static PyObject *varint(PyObject *self, PyObject *args) {
     uint8_t *m = (uint8_t *)PyBytes_AS_STRING(mat);
     memset(m, 0, (size_t)PyBytes_GET_SIZE(mat));
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t x = v[i];
-        uint8_t *row = m + i * w;
-        while (x >= 0x80) {
-            *row++ = (uint8_t)(x | 0x80);
-            x >>= 7;
-        }
-        *row = (uint8_t)x;
+        vput(m + i * w, v[i]);
         if (mask && !mask[i]) len[i] = 0;
     }
     out = Py_BuildValue("(OOi)", mat, lengths, w);
@@ -218,27 +228,6 @@ static inline int64_t at(const Col *c, Py_ssize_t i) {
     case 4: return ((const int32_t *)c->b.buf)[i];
     default: return ((const int64_t *)c->b.buf)[i];
     }
-}
-
-static inline int vlen(uint64_t x) {
-    int k = 1;
-    while (x >= 0x80) {
-        x >>= 7;
-        k++;
-    }
-    return k;
-}
-
-/* Writes the varint of x at o (o NULL: only counts); returns the bytes it takes. */
-static inline int vput(uint8_t *o, uint64_t x) {
-    if (!o) return vlen(x);
-    int k = 0;
-    while (x >= 0x80) {
-        o[k++] = (uint8_t)(x | 0x80);
-        x >>= 7;
-    }
-    o[k++] = (uint8_t)x;
-    return k;
 }
 
 /* One annotation: tag(4, LEN) varint(len) tag(1, VARINT) varint(name_iid) value (value_len

@@ -565,10 +565,16 @@ def _copy(a: array, dtype) -> np.ndarray:
     return np.array(np.frombuffer(a, dtype=dtype)) if len(a) else np.zeros(0, dtype)
 
 
+def put(column: array, values: np.ndarray, dtype: type | None = None) -> None:
+    """Append numpy values to an `array` column (of their item type, or `dtype`'s): one copy."""
+    v = np.ascontiguousarray(values if dtype is None else values.astype(dtype, copy=False))
+    column.frombytes(v.view(np.uint8))
+
+
 def _array(typecode: str, a: np.ndarray) -> array:
-    """An `array` column holding a contiguous numpy array's values (one copy, no temporary)."""
+    """An `array` column holding a numpy array's values (one copy, no temporary)."""
     out = array(typecode)
-    out.frombytes(memoryview(a).cast("B"))
+    put(out, a)
     return out
 
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import threading
-from array import array
 from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from operator import is_not
@@ -32,7 +31,7 @@ import msgspec
 import numpy as np
 
 from traceconv.model.trace import ArgKind, StringPool
-from traceconv.readers.otel import MAX_TIME, SpanCollector, parse_hex_or_base64
+from traceconv.readers.otel import MAX_TIME, SpanCollector, parse_hex_or_base64, put
 from traceconv.readers.otel_json import (
     SPAN_KINDS,
     STATUS_CODES,
@@ -546,30 +545,30 @@ class _Appender:
         col = self.col
         b = col.b
         row0, ev0, link0 = self.row0, self.ev0, self.link0  # (p's rows count from this reader's first)
-        _put(col.trace_hi, p["trace_hi"])
-        _put(col.trace_lo, p["trace_lo"])
-        _put(col.span_id, p["span_id"])
-        _put(col.parent_span_id, p["parent_span_id"])
-        _put(col.kind, p["kind"])
-        _put(col.status, p["status"])
+        put(col.trace_hi, p["trace_hi"])
+        put(col.trace_lo, p["trace_lo"])
+        put(col.span_id, p["span_id"])
+        put(col.parent_span_id, p["parent_span_id"])
+        put(col.kind, p["kind"])
+        put(col.status, p["status"])
         col.status_message.update({row0 + r: v for r, v in p["status_message"].items()})
-        _put(b.ts, p["start"])
-        _put(col.end, p["end"])
-        _put(b.name, p["name"], np.int32)
-        _put(b.cat, p["cat"], np.int32)
-        _put(b.correlation, np.full(p["m"], -1, np.int64))
-        _put(col.resource, p["resource"], np.int32)
+        put(b.ts, p["start"])
+        put(col.end, p["end"])
+        put(b.name, p["name"], np.int32)
+        put(b.cat, p["cat"], np.int32)
+        put(b.correlation, np.full(p["m"], -1, np.int64))
+        put(col.resource, p["resource"], np.int32)
         for args in [p["args"]] + p["extra_args"]:
             _append_args(b.a_owner, b.a_key, b.a_kind, b.a_int, b.a_dbl, b.a_str, args, row0)
-        _put(col.ev_span, p["ev_span"] + row0)
-        _put(col.ev_ts, p["ev_ts"])
-        _put(col.ev_name, p["ev_name"], np.int32)
+        put(col.ev_span, p["ev_span"] + row0)
+        put(col.ev_ts, p["ev_ts"])
+        put(col.ev_name, p["ev_name"], np.int32)
         e = col.ev_args
         _append_args(e.owner, e.key, e.kind, e.int, e.dbl, e.str, p["ev_args"], ev0)
-        _put(col.l_row, p["l_row"] + row0)
-        _put(col.l_hi, p["l_hi"])
-        _put(col.l_lo, p["l_lo"])
-        _put(col.l_sid, p["l_sid"])
+        put(col.l_row, p["l_row"] + row0)
+        put(col.l_hi, p["l_hi"])
+        put(col.l_lo, p["l_lo"])
+        put(col.l_sid, p["l_sid"])
         col.l_attrs.update({link0 + k: v for k, v in p["l_attrs"].items()})
 
 
@@ -652,18 +651,12 @@ def _columns(col: SpanCollector) -> list:
             col.ev_name, e.owner, e.key, e.kind, e.int, e.dbl, e.str, col.l_row, col.l_hi, col.l_lo, col.l_sid]
 
 
-def _put(column: array, values: np.ndarray, dtype: type | None = None) -> None:
-    """Append numpy values to an `array` column (of their item type, or `dtype`'s): one copy."""
-    v = np.ascontiguousarray(values if dtype is None else values.astype(dtype, copy=False))
-    column.frombytes(v.view(np.uint8))
-
-
 def _append_args(owner, key, kind, int_, dbl, str_, a: dict[str, np.ndarray], shift: int) -> None:
     if not len(a["owner"]):
         return
-    _put(owner, a["owner"] + shift, np.int64)
-    _put(key, a["key"], np.int32)
-    _put(kind, a["kind"], np.int8)
-    _put(int_, a["int"], np.int64)
-    _put(dbl, a["dbl"], np.float64)
-    _put(str_, a["str"], np.int32)
+    put(owner, a["owner"] + shift, np.int64)
+    put(key, a["key"], np.int32)
+    put(kind, a["kind"], np.int8)
+    put(int_, a["int"], np.int64)
+    put(dbl, a["dbl"], np.float64)
+    put(str_, a["str"], np.int32)

@@ -25,7 +25,7 @@ from traceconv.model.trace import INSTANT, ArgKind, Trace, TrackKind
 from traceconv.writers import protowire as pw
 from traceconv.writers.ids import unique_ids
 from traceconv.writers.protowire import Pieces
-from traceconv.writers.perfetto import SPAN_KIND_NAMES, STATUS_NAMES
+from traceconv.writers.perfetto import SPAN_KIND_NAMES, STATUS_NAMES, args_by_slice, hex_text
 from traceconv.writers.summary import run_summary
 
 _enc = msgspec.json.Encoder().encode
@@ -103,18 +103,13 @@ def write_chrome_json(trace: Trace, out: BinaryIO) -> dict[str, int]:
 CHUNK = 1 << 13  # slices per chunk of lines
 _SPAN_KEYS = ("trace_id", "span_id", "parent_span_id", "otel.kind", "otel.status_code")
 _NUMERIC = [ArgKind.INT, ArgKind.UINT, ArgKind.DOUBLE, ArgKind.BOOL]
+_KINDS = pw.ragged_bytes([b',"otel.kind":' + _enc(v) for v in SPAN_KIND_NAMES])
+_STATUSES = pw.ragged_bytes([b',"otel.status_code":' + _enc(v) for v in STATUS_NAMES])
 _FRACTION = np.frombuffer(b"".join(b".%03d" % r for r in range(1000)), np.uint8).reshape(1000, 4)  # ".000" .. ".999"
 
 
-def _table(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Byte strings as (data, offsets), to pick from by index."""
-    offsets = np.zeros(len(blobs) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, blobs), np.int64, len(blobs)), out=offsets[1:])
-    return np.frombuffer(b"".join(blobs), np.uint8), offsets
-
-
 def _pick(table: tuple[np.ndarray, np.ndarray], index: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
-    """Entry index[i] of a `_table` for each row (empty where `mask` is False)."""
+    """Entry index[i] of a `protowire.ragged_bytes` table for each row (empty where `mask` is False)."""
     data, offsets = table
     start = offsets[index]
     length = offsets[index + 1] - start
@@ -149,13 +144,13 @@ class _Where:
         self.combo = np.zeros((max(t for t, _ in combos) + 1, max(k for _, k in combos) + 1), np.int64)
         for i, (t, k) in enumerate(combos):
             self.combo[t, k] = i
-        self.ids = _table([b'"pid":%d,"tid":%d,"ts":' % (track_pid[t], lane_tid[(t, k)]) for t, k in combos])
+        self.ids = pw.ragged_bytes([b'"pid":%d,"tid":%d,"ts":' % (track_pid[t], lane_tid[(t, k)]) for t, k in combos])
         # (damaged times far from the others: Python ints, as `_us` takes them)
         self.in_int64 = base >= -(1 << 63) and int(self.ts.max()) - base < (1 << 63)
 
     def of(self, rows: np.ndarray) -> list[Pieces]:
         ts = self.ts[rows]
-        text = _us_pieces(ts - self.base) if self.in_int64 else [Pieces.ragged(*_table([_us(t - self.base) for t in ts.tolist()]))]
+        text = _us_pieces(ts - self.base) if self.in_int64 else [Pieces.ragged(*pw.ragged_bytes([_us(t - self.base) for t in ts.tolist()]))]
         return [_pick(self.ids, self.combo[self.track[rows], self.lane[rows]]), *text]
 
 
@@ -166,8 +161,8 @@ def _slice_lines(trace: Trace, order: np.ndarray, where: _Where | None):
     dur = trace.column("slices", "dur_ns")
     name_code = trace.column("slices", "name")
     cat_code = trace.column("slices", "category")
-    names = _table([b',"name":' + _enc(v) for v in trace.strings("slices", "name")])
-    cats = _table([b',"cat":' + _enc(v) if v else b"" for v in trace.strings("slices", "category")])
+    names = pw.ragged_bytes([b',"name":' + _enc(v) for v in trace.strings("slices", "name")])
+    cats = pw.ragged_bytes([b',"cat":' + _enc(v) if v else b"" for v in trace.strings("slices", "category")])
     args = _ArgsText(trace)
     raw = _raw_args(trace)
     for lo in range(0, len(order), CHUNK):
@@ -236,12 +231,8 @@ class _ArgsText:
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
         n = trace.num_slices
-        owner = trace.column("args", "owner") if trace.num_rows("args") else np.zeros(0, np.int64)
-        self.perm = np.argsort(owner, kind="stable")
-        inside = (owner >= 0) & (owner < n)
-        self.count = np.bincount(owner[inside], minlength=n)[:n] if n else np.zeros(0, np.int64)
-        low = int((owner < 0).sum())
-        self.first = low + np.cumsum(self.count) - self.count
+        owner = trace.column("args", "owner")
+        self.perm, self.first, self.count = args_by_slice(trace)
         self.kind = trace.column("args", "kind") if len(owner) else np.zeros(0, np.int8)
         self.key = trace.column("args", "key").astype(np.int64) if len(owner) else np.zeros(0, np.int64)
         self.ival = trace.column("args", "int_value") if len(owner) else np.zeros(0, np.int64)
@@ -250,16 +241,15 @@ class _ArgsText:
         self.spans = trace.has_column("slices", "span_id")
         keys = trace.strings("args", "key") if len(owner) else []
         strings = trace.strings("args", "string_value") if len(owner) else []
-        self.keys = _table([_enc(k) + b":" for k in keys])
-        self.strings = _table([_enc(v) for v in strings])
+        self.keys = pw.ragged_bytes([_enc(k) + b":" for k in keys])
+        self.strings = pw.ragged_bytes([_enc(v) for v in strings])
         # slices written from a dict: a key twice, a key the span fields take, an odd code
         odd = np.zeros(n + 1, bool)
         if len(owner):
-            o = owner[self.perm]
-            k = self.key[self.perm]
-            pair = np.lexsort((k, o))
-            dup = (o[pair][1:] == o[pair][:-1]) & (k[pair][1:] == k[pair][:-1])
-            odd[np.clip(o[pair][1:][dup], -1, n)] = True
+            pair = np.lexsort((self.key, owner))
+            o, k = owner[pair], self.key[pair]
+            dup = (o[1:] == o[:-1]) & (k[1:] == k[:-1])
+            odd[np.clip(o[1:][dup], -1, n)] = True
             numeric = np.isin(self.kind, _NUMERIC)
             bad = (self.key < 0) | (self.key >= len(keys)) | (~numeric & ((self.sval < 0) | (self.sval >= len(strings))))
             if self.spans:
@@ -270,7 +260,7 @@ class _ArgsText:
         self.odd = odd[:n]
         json_rows = ~np.isin(self.kind, _NUMERIC + [ArgKind.STRING]) & (self.sval >= 0) & (self.sval < len(strings))
         self.json_codes = np.unique(self.sval[json_rows]) if json_rows.any() else np.zeros(0, np.int64)
-        self.json = _table([_enc(_json_value(strings[c])) for c in self.json_codes.tolist()])
+        self.json = pw.ragged_bytes([_enc(_json_value(strings[c])) for c in self.json_codes.tolist()])
 
     def of(self, rows: np.ndarray) -> tuple[Pieces, np.ndarray]:
         """For slices `rows`: ``,"args":{...}`` (empty where none) and whether there is one."""
@@ -280,7 +270,7 @@ class _ArgsText:
         np.cumsum(count, out=bounds[1:])
         total = int(bounds[-1])
         pos = np.repeat(self.first[rows] - bounds[:-1], count) + np.arange(total)
-        a = self.perm[pos]
+        a = pos if self.perm is None else self.perm[pos]
         opens = np.zeros(total, bool)
         opens[bounds[:-1][count > 0]] = True
         kind = self.kind[a]
@@ -289,8 +279,7 @@ class _ArgsText:
         arg_text, arg_offsets = pw.concat(parts) if total else (np.zeros(0, np.uint8), np.zeros(1, np.int64))
         user = Pieces(arg_text, arg_offsets[bounds[:-1]], arg_offsets[bounds[1:]] - arg_offsets[bounds[:-1]])
         has_user = count > 0
-        span = self._span_fields(rows, has_user) if self.spans else []
-        has_span = (self.trace.column("slices", "span_id")[rows] != 0) if self.spans else np.zeros(m, bool)
+        span, has_span = self._span_fields(rows, has_user) if self.spans else ([], np.zeros(m, bool))
         has = has_user | has_span
         pieces = [Pieces.constant(b',"args":', m, has), user, *span, Pieces.constant(b"}", m, has)]
         odd = np.flatnonzero(self.odd[rows])
@@ -305,7 +294,7 @@ class _ArgsText:
                     has[i] = True
                 else:
                     has[i] = False
-            pieces.append(Pieces.ragged(*_table(blobs)))
+            pieces.append(Pieces.ragged(*pw.ragged_bytes(blobs)))
         data, offsets = pw.concat(pieces)
         return Pieces.ragged(data, offsets), has
 
@@ -327,7 +316,7 @@ class _ArgsText:
             finite = np.isfinite(d)
             out.append(_scatter(_numbers(d[finite].tolist()), sel[finite], total))
             if not finite.all():
-                out.append(_scatter(Pieces.ragged(*_table([_enc(str(v)) for v in d[~finite].tolist()])), sel[~finite], total))
+                out.append(_scatter(Pieces.ragged(*pw.ragged_bytes([_enc(str(v)) for v in d[~finite].tolist()])), sel[~finite], total))
         is_bool = kind == ArgKind.BOOL
         out += [Pieces.constant(b"true", total, is_bool & (ival != 0)), Pieces.constant(b"false", total, is_bool & (ival == 0))]
         is_json = ~np.isin(kind, _NUMERIC + [ArgKind.STRING])
@@ -335,7 +324,9 @@ class _ArgsText:
             out.append(_pick(self.json, np.searchsorted(self.json_codes, np.where(is_json, self.sval[a], self.json_codes[0])), is_json))
         return out
 
-    def _span_fields(self, rows: np.ndarray, after_user: np.ndarray) -> list[Pieces]:
+    def _span_fields(self, rows: np.ndarray, after_user: np.ndarray) -> tuple[list[Pieces], np.ndarray]:
+        """The OTel span fields of slices `rows` (after their user args where `after_user`), and
+        which slices have them (a span id)."""
         t = self.trace
         m = len(rows)
         sid = t.column("slices", "span_id")[rows]
@@ -343,10 +334,8 @@ class _ArgsText:
         psid = t.column("slices", "parent_span_id")[rows]
         kind = np.clip(t.column("slices", "span_kind")[rows].astype(np.int64), 0, 5)
         status = t.column("slices", "status_code")[rows].astype(np.int64)
-        hexes = _hex_text(t.column("slices", "trace_id_hi")[rows], t.column("slices", "trace_id_lo")[rows], sid, psid)
-        kinds = _table([b',"otel.kind":' + _enc(v) for v in SPAN_KIND_NAMES])
-        statuses = _table([b',"otel.status_code":' + _enc(v) for v in STATUS_NAMES])
-        return [
+        hexes = hex_text(t.column("slices", "trace_id_hi")[rows], t.column("slices", "trace_id_lo")[rows], sid, psid)
+        pieces = [
             Pieces.constant(b'{', m, on & ~after_user), Pieces.constant(b',', m, on & after_user),
             Pieces.constant(b'"trace_id":"', m, on), Pieces.dense(hexes[:, :32], np.where(on, 32, 0).astype(np.int64)),
             Pieces.constant(b'","span_id":"', m, on), Pieces.dense(hexes[:, 32:48], np.where(on, 16, 0).astype(np.int64)),
@@ -354,9 +343,10 @@ class _ArgsText:
             Pieces.constant(b',"parent_span_id":"', m, on & (psid != 0)),
             Pieces.dense(hexes[:, 48:], np.where(on & (psid != 0), 16, 0).astype(np.int64)),
             Pieces.constant(b'"', m, on & (psid != 0)),
-            _pick(kinds, kind, on),
-            _pick(statuses, np.clip(status, 0, 2), on & (status != 0)),
+            _pick(_KINDS, kind, on),
+            _pick(_STATUSES, np.clip(status, 0, 2), on & (status != 0)),
         ]
+        return pieces, on
 
 
 def _raw_args(trace: Trace) -> tuple[np.ndarray, np.ndarray] | None:
@@ -370,14 +360,6 @@ def _raw_args(trace: Trace) -> tuple[np.ndarray, np.ndarray] | None:
     offsets = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return offsets, np.concatenate([d[o[0] : o[-1]] for o, d in chunks])
-
-
-def _hex_text(*columns: np.ndarray) -> np.ndarray:
-    """Lower-case hex of uint64 columns side by side, 16 characters each, as a byte matrix."""
-    ids = np.empty((len(columns[0]), len(columns)), ">u8")
-    for k, c in enumerate(columns):
-        ids[:, k] = c
-    return np.frombuffer(ids.tobytes().hex().encode("ascii"), np.uint8).reshape(len(ids), 16 * len(columns))
 
 
 def _scatter(p: Pieces, rows: np.ndarray, n: int) -> Pieces:

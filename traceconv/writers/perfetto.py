@@ -336,11 +336,9 @@ def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list
     texts = [s for _, strings in groups for s in strings]
     for lo in range(0, len(texts), 20000):
         hi = min(len(texts), lo + 20000)
-        raw = [s.encode("utf-8", "replace") for s in texts[lo:hi]]
-        m = len(raw)
-        size = np.fromiter(map(len, raw), np.int64, m)
-        offsets = np.zeros(m + 1, np.int64)
-        np.cumsum(size, out=offsets[1:])
+        data, offsets = pw.ragged_bytes([s.encode("utf-8", "replace") for s in texts[lo:hi]])
+        m = hi - lo
+        size = np.diff(offsets)
         iid, length = pw.varint(iids[lo:hi]), pw.varint(size)
         pieces = [
             pw.varint(fields[lo:hi] * np.uint64(8) + np.uint64(2)),  # (the entry's field, LEN)
@@ -349,7 +347,7 @@ def _write_interned(out: BinaryIO, names: list[str], cats: list[str], keys: list
             iid,
             Pieces.constant(pw.tag(2, 2), m),
             length,
-            Pieces.ragged(np.frombuffer(b"".join(raw), np.uint8), offsets),
+            Pieces.ragged(data, offsets),
         ]
         body = pw.concat(pieces)[0].tobytes()
         out.write(frame_packet(encode_message([(P_INTERNED, body), (P_SEQ_ID, SEQUENCE_ID), (P_SEQ_FLAGS, SEQ_NEEDS)])))
@@ -405,8 +403,10 @@ def _in_batches(n: int, encode, step: int = 1 << 16) -> tuple[np.ndarray, np.nda
     return (np.concatenate(datas) if datas else np.zeros(0, np.uint8)), offsets
 
 
-def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
-    """The args of each packet's slice (in their order), encoded per chunk."""
+def args_by_slice(trace: Trace) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Where each slice's args are: (perm, first, count), slice s's args being the arg rows
+    ``perm[first[s] : first[s] + count[s]]`` in their table order (perm None: the table is
+    already by owner)."""
     owner = trace.column("args", "owner")
     perm = np.argsort(owner, kind="stable") if len(owner) > 1 and (np.diff(owner) < 0).any() else None
     if perm is not None and len(owner) < (1 << 31):
@@ -416,6 +416,12 @@ def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
     first = low + np.cumsum(count) - count
     if len(owner) < (1 << 31):
         count, first = count.astype(np.int32), first.astype(np.int32)
+    return perm, first, count
+
+
+def _arg_annotations(trace: Trace) -> Callable[[np.ndarray], Pieces]:
+    """The args of each packet's slice (in their order), encoded per chunk."""
+    perm, first, count = args_by_slice(trace)
     kind_all = trace.column("args", "kind")
     key_all = trace.column("args", "key")
     ival_all = trace.column("args", "int_value")
@@ -501,10 +507,8 @@ def _json_encodings(trace: Trace, kind: np.ndarray, svals: np.ndarray) -> list:
     codes.sort()
     codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]
     strings = trace.strings("args", "string_value")
-    blobs = [_json_blob(code, strings) for code in codes.tolist()]
-    offsets = np.zeros(len(blobs) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, blobs), np.int64, len(blobs)), out=offsets[1:])
-    return [codes, offsets, np.frombuffer(b"".join(blobs), np.uint8)]
+    data, offsets = pw.ragged_bytes([_json_blob(code, strings) for code in codes.tolist()])
+    return [codes, offsets, data]
 
 
 def _nested_fields(value) -> list:
@@ -526,13 +530,17 @@ def _nested_fields(value) -> list:
     return [(DA_STRING, "null")]
 
 
-def _hex_pieces(*columns: np.ndarray) -> Pieces:
-    """Lower-case hex text of uint64 values, 16 chars each, the columns' side by side."""
+def hex_text(*columns: np.ndarray) -> np.ndarray:
+    """Lower-case hex text of uint64 columns, 16 characters each, side by side: a byte matrix."""
     ids = np.empty((len(columns[0]), len(columns)), ">u8")
     for k, c in enumerate(columns):
         ids[:, k] = c
-    text = np.frombuffer(ids.tobytes().hex().encode("ascii"), np.uint8)
-    return Pieces.dense(text.reshape(len(ids), 16 * len(columns)), np.full(len(ids), 16 * len(columns), np.int64))
+    return np.frombuffer(ids.tobytes().hex().encode("ascii"), np.uint8).reshape(len(ids), 16 * len(columns))
+
+
+def _hex_pieces(*columns: np.ndarray) -> Pieces:
+    """`hex_text` as one piece per row."""
+    return Pieces.dense(hex_text(*columns), np.full(len(columns[0]), 16 * len(columns), np.int64))
 
 
 def _span_annotations(trace: Trace, key_base: int, value_base: int) -> Callable[[np.ndarray], Pieces]:

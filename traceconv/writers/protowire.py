@@ -73,6 +73,13 @@ class Pieces:
         return self.data.reshape(n, self.width)[lo:hi], length
 
 
+def ragged_bytes(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings as one ragged column: (data, offsets), row i ``data[offsets[i]:offsets[i+1]]``."""
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, blobs), np.int64, len(blobs)), out=offsets[1:])
+    return np.frombuffer(b"".join(blobs), np.uint8), offsets
+
+
 def varint(values: np.ndarray, mask: np.ndarray | None = None) -> Pieces:
     """Varints of unsigned 64-bit values (negative int64 are encoded as two's complement)."""
     v = np.ascontiguousarray(values).astype(np.uint64, copy=False)
